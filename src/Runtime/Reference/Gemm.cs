@@ -61,17 +61,19 @@ internal static class Gemm
             for (int i = 0; i < c.Rows; i++) c.Row(i).Clear();
             return;
         }
-        int i4 = a.Rows - a.Rows % 4, j4 = b.Rows - b.Rows % 4;
-        for (int i = 0; i < a.Rows; i += i < i4 ? 4 : 1)
+        int fullRows = a.Rows - a.Rows % 4, fullColumns = b.Rows - b.Rows % 4;
+        for (int i = 0; i < fullRows; i += 4)
         {
-            for (int j = 0; j < j4; j += 4)
-            {
-                if (i < i4) Tile4x4<TLanes, TVector>(ref a[i, 0], a.Stride, ref b[j, 0], b.Stride, k, ref c[i, j], c.Stride);
-                else Tile1x4<TLanes, TVector>(ref a[i, 0], ref b[j, 0], b.Stride, k, ref c[i, j]);
-            }
-            for (int j = j4; j < b.Rows; j++)
-                for (int r = i; r < (i < i4 ? i + 4 : i + 1); r++)
-                    c[r, j] = Dot<TLanes, TVector>(ref a[r, 0], ref b[j, 0], k);
+            for (int j = 0; j < fullColumns; j += 4)
+                Tile4x4<TLanes, TVector>(ref a[i, 0], a.Stride, ref b[j, 0], b.Stride, k, ref c[i, j], c.Stride);
+            for (int j = fullColumns; j < b.Rows; j++)
+                for (int r = i; r < i + 4; r++) c[r, j] = Dot<TLanes, TVector>(ref a[r, 0], ref b[j, 0], k);
+        }
+        for (int i = fullRows; i < a.Rows; i++)
+        {
+            for (int j = 0; j < fullColumns; j += 4)
+                Tile1x4<TLanes, TVector>(ref a[i, 0], ref b[j, 0], b.Stride, k, ref c[i, j]);
+            for (int j = fullColumns; j < b.Rows; j++) c[i, j] = Dot<TLanes, TVector>(ref a[i, 0], ref b[j, 0], k);
         }
     }
 
