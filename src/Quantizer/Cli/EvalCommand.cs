@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SagePtq.Runtime;
+using SagePtq.Runtime.Reference;
+using SagePtq.Runtime.Tokenization;
+
+namespace SagePtq.Quantizer.Cli;
+
+/// <summary><c>sageptq eval</c>: perplexity of a model on a text, by the protocol of DESIGN.md §4.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var fp = new Option<bool>("--fp") { Description = "Evaluate the unquantized checkpoint with the FP32 reference forward pass (required for now: packs come with the quantizer)." };
+        var model = CliOptions.ModelDir();
+        var textFile = new Option<string>("--text") { Description = "UTF-8 text; documents separated by a blank line, each prefixed with BOS.", Required = true };
+        var seq = new Option<int>("--seq") { Description = "Tokens per window.", DefaultValueFactory = _ => Perplexity.DefaultWindowLength }.WithRange(2, 1 << 20);
+        var maxWindows = new Option<int?>("--max-windows") { Description = "Evaluate only the first N windows (default: all)." };
+        maxWindows.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--max-windows must be positive."); });
+        var json = CliOptions.Json();
+
+        var command = new Command("eval", "Perplexity on a text: non-overlapping windows, mean next-token NLL.") { fp, model, textFile, seq, maxWindows, json };
+        command.SetAction(parse =>
+        {
+            if (!parse.GetValue(fp))
+                throw new UsageException("give --fp: evaluating quantized packs is not available yet, only the FP checkpoint.");
+            string dir = parse.GetValue(model)!, textPath = parse.GetValue(textFile)!;
+            int window = parse.GetValue(seq);
+
+            var clock = Stopwatch.StartNew();
+            var reference = ReferenceModel.Load(dir);
+            if (window > reference.Config.MaxPositionEmbeddings)
+                throw new UsageException($"--seq {window} is longer than the model's context: max_position_embeddings is {reference.Config.MaxPositionEmbeddings} in config.json.");
+            var tokenizer = TokenizerLocator.Load(dir);
+            int[] tokens = EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(textPath));
+            if (tokens.Length < window)
+                throw new ModelFileException(textPath, $"has {tokens.Length} tokens, fewer than one window of {window}: use a longer text or a smaller --seq.");
+
+            int windows = Math.Min(tokens.Length / window, parse.GetValue(maxWindows) ?? int.MaxValue);
+            var result = CliProgress.Run(context, $"eval {Path.GetFileName(Path.GetFullPath(dir))}", windows, report =>
+                Perplexity.Evaluate(reference, tokens, window, windows, new DirectProgress(done => report(done + 1)), context.Cancellation));
+            double seconds = clock.Elapsed.TotalSeconds;
+
+            if (parse.GetValue(json))
+            {
+                CliOptions.WriteJson(context.Output, new
+                {
+                    model = Path.GetFullPath(dir),
+                    text = Path.GetFullPath(textPath),
+                    perplexity = result.Perplexity,
+                    meanNll = result.MeanNll,
+                    windows = result.Windows,
+                    windowLength = window,
+                    predictions = result.Predictions,
+                    tokensInText = tokens.Length,
+                    seconds,
+                });
+            }
+            else
+            {
+                context.Output.WriteLine($"perplexity {result.Perplexity:F2}");
+                context.Output.WriteLine($"  {result.Windows} windows of {window} tokens ({result.Predictions:N0} predictions, mean NLL {result.MeanNll:F6}), {seconds:F0} s");
+            }
+            return SagePtqCli.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class DirectProgress(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+}

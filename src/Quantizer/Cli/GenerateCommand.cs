@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SagePtq.Runtime.Generation;
+using SagePtq.Runtime.Reference;
+
+namespace SagePtq.Quantizer.Cli;
+
+/// <summary><c>sageptq generate</c>: continue a prompt, streaming the text as it is generated.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var fp = new Option<bool>("--fp") { Description = "Run the unquantized checkpoint with the FP32 reference forward pass (required for now: packs come with the quantizer)." };
+        var model = CliOptions.ModelDir();
+        var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true };
+        var defaults = new GenerationOptions();
+        var maxTokens = new Option<int>("--max-tokens") { Description = "New tokens at most.", DefaultValueFactory = _ => 64 }.WithRange(0, 1 << 20);
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy; higher = more random.", DefaultValueFactory = _ => defaults.Temperature }.WithRange(0f, 100f);
+        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens; 0 = off.", DefaultValueFactory = _ => defaults.TopK }.WithRange(0, int.MaxValue);
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass in (0, 1]; 1 = off.", DefaultValueFactory = _ => defaults.TopP }.WithRange(float.Epsilon, 1f);
+        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalise tokens already seen (1 = off; 1.1 is typical).", DefaultValueFactory = _ => defaults.RepetitionPenalty }.WithRange(0.01f, 100f);
+        var seed = new Option<ulong?>("--seed") { Description = "Seed: the same seed gives the same text. Default: random." };
+        var stop = new Option<string[]>("--stop") { Description = "Stop before this text (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
+        var json = CliOptions.Json();
+
+        var command = new Command("generate", "Continue a prompt with a model.") { fp, model, prompt, maxTokens, temperature, topK, topP, penalty, seed, stop, ignoreEos, json };
+        command.SetAction(parse =>
+        {
+            if (!parse.GetValue(fp))
+                throw new UsageException("give --fp: generation from quantized packs is not available yet, only from the FP checkpoint.");
+            var options = new GenerationOptions
+            {
+                MaxTokens = parse.GetValue(maxTokens),
+                Temperature = parse.GetValue(temperature),
+                TopK = parse.GetValue(topK),
+                TopP = parse.GetValue(topP),
+                RepetitionPenalty = parse.GetValue(penalty),
+                Seed = parse.GetValue(seed),
+                StopSequences = parse.GetValue(stop) ?? [],
+                StopAtEos = !parse.GetValue(ignoreEos),
+            };
+            string dir = parse.GetValue(model)!;
+            var tokenizer = TokenizerLocator.Load(dir);
+            var reference = ReferenceModel.Load(dir);
+
+            string promptText = parse.GetValue(prompt)!;
+            TextGeneration generation;
+            try { generation = new TextGeneration(reference, tokenizer, promptText, options); }
+            catch (ArgumentException e) { throw new UsageException(e.Message); }
+
+            bool asJson = parse.GetValue(json);
+            var clock = Stopwatch.StartNew();
+            var text = new System.Text.StringBuilder();
+            if (!asJson) context.Output.Write(promptText);
+            foreach (string piece in generation.Stream(context.Cancellation))
+            {
+                text.Append(piece);
+                if (!asJson)
+                {
+                    context.Output.Write(piece);
+                    context.Output.Flush();
+                }
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            if (asJson)
+            {
+                CliOptions.WriteJson(context.Output, new
+                {
+                    prompt = promptText,
+                    text = text.ToString(),
+                    promptTokens = generation.PromptIds.Count,
+                    generatedTokens = generation.GeneratedIds.Count,
+                    ids = generation.GeneratedIds,
+                    finishReason = generation.FinishReason.ToString(),
+                    seconds,
+                });
+            }
+            else
+            {
+                context.Output.WriteLine();
+                context.Error.WriteLine($"[{generation.GeneratedIds.Count} tokens in {seconds:F2} s, {generation.GeneratedIds.Count / Math.Max(seconds, 1e-9):F1} tok/s, ended by {generation.FinishReason}]");
+            }
+            return SagePtqCli.Success;
+        });
+        return command;
+    }
+}

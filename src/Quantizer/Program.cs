@@ -1,0 +1,3 @@
+using SagePtq.Quantizer.Cli;
+
+return SagePtqCli.Run(args, Console.Out, Console.Error);
