@@ -23,6 +23,7 @@ internal sealed class BpeModel
     private readonly int[] _byteIds = new int[256];         // -1 where the <0xNN> piece is absent
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private int _cacheSize;
 
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(int Left, int Right, int Merged)> merges,
         int unkId, bool fuseUnk, bool byteFallback, bool ignoreMerges)
@@ -106,7 +107,12 @@ internal sealed class BpeModel
         if (!_cacheBySpan.TryGetValue(word, out var cached))
         {
             cached = EncodeUncached(word);
-            if (_cache.Count >= CacheLimit) _cache.Clear();
+            // ConcurrentDictionary.Count takes every lock, so the size is tracked here (approximately under races).
+            if (Interlocked.Increment(ref _cacheSize) > CacheLimit)
+            {
+                _cache.Clear();
+                Interlocked.Exchange(ref _cacheSize, 0);
+            }
             _cacheBySpan.TryAdd(word, cached);
         }
         ids.AddRange(cached);
