@@ -91,6 +91,7 @@ public sealed class PackWriter : IDisposable
         try
         {
             stream.Write(new byte[PackFormat.HeaderBytes]);   // the real header is written by Commit
+            writer.ClaimName(PackFormat.TokenizerTensorName);
             writer.AppendTensor(PackFormat.TokenizerTensorName, PackDataType.Bytes, tokenizerJson);
             writer._tensors.Add(new TensorRecord(PackFormat.TokenizerTensorName, PackDataType.Bytes, [tokenizerJson.Length], writer._table[^1].Offset, tokenizerJson.Length));
             return writer;
