@@ -16,26 +16,36 @@ public sealed partial class PackedModel
     {
         var config = Manifest.Architecture;
         var layers = new LlamaLayerWeights[config.NumLayers];
-        Parallel.For(0, config.NumLayers, i =>
+        try
         {
-            float[] Part(string part) => ReadWeight(LlamaTensors.Layer(i, part), LlamaTensors.LayerShape(config, part));
-            layers[i] = new LlamaLayerWeights
-            {
-                AttentionNorm = Part("input_layernorm"),
-                Query = Part("self_attn.q_proj"),
-                Key = Part("self_attn.k_proj"),
-                Value = Part("self_attn.v_proj"),
-                Output = Part("self_attn.o_proj"),
-                MlpNorm = Part("post_attention_layernorm"),
-                Gate = Part("mlp.gate_proj"),
-                Up = Part("mlp.up_proj"),
-                Down = Part("mlp.down_proj"),
-            };
-        });
+            Parallel.For(0, config.NumLayers, i => layers[i] = ReadLayer(config, i));
+        }
+        catch (AggregateException e)
+        {
+            // Report the first bad tensor as itself, not wrapped by the parallel loop.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+        }
         long[] vocabByHidden = [config.VocabSize, config.HiddenSize];
         var embedding = ReadWeight(LlamaTensors.Embedding, vocabByHidden);
         var lmHead = config.TieWordEmbeddings ? embedding : ReadWeight(LlamaTensors.LmHead, vocabByHidden);
         return new LlamaWeights(config, embedding, layers, ReadWeight(LlamaTensors.FinalNorm, [config.HiddenSize]), lmHead);
+    }
+
+    private LlamaLayerWeights ReadLayer(ModelConfig config, int i)
+    {
+        float[] Part(string part) => ReadWeight(LlamaTensors.Layer(i, part), LlamaTensors.LayerShape(config, part));
+        return new LlamaLayerWeights
+        {
+            AttentionNorm = Part("input_layernorm"),
+            Query = Part("self_attn.q_proj"),
+            Key = Part("self_attn.k_proj"),
+            Value = Part("self_attn.v_proj"),
+            Output = Part("self_attn.o_proj"),
+            MlpNorm = Part("post_attention_layernorm"),
+            Gate = Part("mlp.gate_proj"),
+            Up = Part("mlp.up_proj"),
+            Down = Part("mlp.down_proj"),
+        };
     }
 
     /// <summary>A tensor the forward pass needs, from a linear record (decoded) or a float tensor, with its shape checked.</summary>
