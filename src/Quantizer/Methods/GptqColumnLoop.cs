@@ -38,6 +38,28 @@ internal sealed class GptqColumnLoop
     /// <summary>Output values, rows × cols: grid values, or the FP16-rounded current value where reserved.</summary>
     public required float[] Values { get; init; }
 
+    /// <summary>
+    /// Fits the grid of the group starting at column j on its fully compensated values. Columns
+    /// past the block end i2 have not yet received the current block's lazy update, so the pending
+    /// part Σ_k E[k]·U[k, c] (k from i1 to j−1) is subtracted here. GPTQ's code fits on the values
+    /// as of the block start instead; the two agree when groups start at block starts (g = B, the
+    /// g128 / B128 default) and this one is what the paper's column-by-column algorithm does.
+    /// </summary>
+    private GroupGrid FitCurrentGroup(Span<float> row, int j, int i1, int i2, ReadOnlySpan<float> pendingErrors, float[] buffer)
+    {
+        int length = Math.Min(GroupSize, Cols - j);
+        var values = buffer.AsSpan(0, length);
+        row.Slice(j, length).CopyTo(values);
+        int beyond = j + length - i2;
+        if (beyond > 0)
+        {
+            var tail = values.Slice(i2 - j);
+            for (int k = 0; k < pendingErrors.Length; k++)
+                TensorPrimitives.MultiplyAdd(Upper.AsSpan((int)((long)(i1 + k) * Cols + i2), beyond), -pendingErrors[k], tail, tail);
+        }
+        return QuantizationGrid.Fit(values, Bits, Range);
+    }
+
     public void Run(string name)
     {
         int chunks = (Rows + ChunkRows - 1) / ChunkRows;
@@ -48,6 +70,7 @@ internal sealed class GptqColumnLoop
     {
         int cols = Cols, groups = (cols + GroupSize - 1) / GroupSize, maxCode = (1 << Bits) - 1;
         var errors = new float[(r1 - r0) * BlockSize];
+        var groupValues = new float[GroupSize];
         for (int i1 = 0; i1 < cols; i1 += BlockSize)
         {
             int i2 = Math.Min(i1 + BlockSize, cols);
@@ -61,7 +84,7 @@ internal sealed class GptqColumnLoop
                 {
                     var row = Work.AsSpan(r * cols, cols);
                     int slot = r * groups + group;
-                    if (groupStart) Grids[slot] = QuantizationGrid.Fit(row.Slice(j, Math.Min(GroupSize, cols - j)), Bits, Range);
+                    if (groupStart) Grids[slot] = FitCurrentGroup(row, j, i1, i2, errors.AsSpan((r - r0) * BlockSize, j - i1), groupValues);
                     var grid = Grids[slot];
                     float w = row[j], q;
                     int code;
