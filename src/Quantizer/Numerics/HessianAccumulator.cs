@@ -85,14 +85,27 @@ public sealed class HessianAccumulator
         return h;
     }
 
-    /// <summary>Copies count rows into feature-major order; the rows past count stay zero.</summary>
+    /// <summary>Copies count rows into feature-major order, a band of features per task; the rows past count stay zero.</summary>
     private void Transpose(ReadOnlySpan<float> rows, int count)
     {
         if (count < RowBlock) Array.Clear(_transposed);
-        for (int r = 0; r < count; r++)
+        int bands = (Cols + Tile - 1) / Tile;
+        unsafe
         {
-            var row = rows.Slice(r * Cols, Cols);
-            for (int c = 0; c < row.Length; c++) _transposed[c * RowBlock + r] = row[c];
+            fixed (float* source = rows)
+            {
+                var input = (nint)source;
+                Parallel.For(0, bands, band =>
+                {
+                    var all = new ReadOnlySpan<float>((float*)input, count * Cols);
+                    int c0 = band * Tile, c1 = Math.Min(Cols, c0 + Tile);
+                    for (int r = 0; r < count; r++)
+                    {
+                        var row = all.Slice(r * Cols + c0, c1 - c0);
+                        for (int c = 0; c < row.Length; c++) _transposed[(c0 + c) * RowBlock + r] = row[c];
+                    }
+                });
+            }
         }
     }
 

@@ -60,6 +60,9 @@ public sealed record UniformWeights(
 /// <item><c>reserved_index</c> + <c>reserved_value</c> (SEPTQ only, both or neither): flat
 /// row·cols + col as uint32 LE, strictly ascending, and the FP16 LE value of each.</item>
 /// </list>
+/// Stored bytes (DESIGN.md §3) = ⌈R·C·b/8⌉ + 2·R·G + ⌈R·G·b/8⌉ [+ C·(2 or 4) group_index]
+/// [+ 6 per reserved weight] + 8 (two parameters); for 2-bit g128 that is
+/// 2 + 16/128 + 2/128 + 64/(R·C) bits per weight.
 /// </summary>
 public sealed class UniformLayout : ILinearLayout
 {
