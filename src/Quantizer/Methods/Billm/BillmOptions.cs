@@ -20,6 +20,13 @@ public sealed record BillmOptions
     /// <summary>Break-point candidates: this many quantiles evenly spaced over [0.1, 0.9] (81: steps of 0.01).</summary>
     public int BreakPointCandidates { get; init; } = 81;
 
+    /// <summary>
+    /// Compensate later blocks with the exact block error e = (W_b − Ŵ_b)·U_bb⁻¹ instead of BiLLM's diagonal
+    /// e_j = (w_j − ŵ_j) / U_jj. Off by default, to reproduce BiLLM; the diagonal form ignores the correlation
+    /// of inputs inside a block and can compensate in the wrong direction where that is strong.
+    /// </summary>
+    public bool ExactBlockCompensation { get; init; }
+
     /// <exception cref="ArgumentException">A setting is out of range.</exception>
     internal void Validate()
     {

@@ -16,7 +16,8 @@ namespace SagePtq.Quantizer.Methods.Billm;
 /// <item>the weights themselves binarized per row with those three regions (orders 1, 1, 2, each with
 /// scale and shift) and stored as FP16;</item>
 /// <item>the block's error, each column divided by U_jj (no update inside the block, as the code does),
-/// pushed to the later columns through U.</item>
+/// pushed to the later columns through U; <see cref="BillmOptions.ExactBlockCompensation"/> swaps in the
+/// exact block solve instead (not BiLLM: an improvement research/baselines.md §1.3 names).</item>
 /// </list>
 /// </summary>
 public sealed class BillmQuantizer(BillmOptions? options = null) : ILinearQuantizer
@@ -67,21 +68,14 @@ public sealed class BillmQuantizer(BillmOptions? options = null) : ILinearQuanti
             for (int j = 0; j < width; j++) codes.SalientColumns[start + j] = salient[j];
             float breakPoint = SearchBreakPoint(saliency, rows, width, salient);
 
-            var scaledError = new float[rows * width];
-            Parallel.For(0, rows, r => BinarizeRow(r, block, start, width, weight, saliency, salient, breakPoint, diagonal,
-                codes, dequantized, scaledError));
+            var blockError = new float[rows * width];
+            Parallel.For(0, rows, r => BinarizeRow(r, block, start, width, weight, saliency, salient, breakPoint,
+                codes, dequantized, blockError));
 
             if (end < cols)
             {
-                Parallel.For(0, rows, r =>
-                {
-                    var rest = weight.AsSpan((int)((long)r * cols + end), cols - end);
-                    for (int j = 0; j < width; j++)
-                    {
-                        float e = scaledError[r * width + j];
-                        if (e != 0) TensorPrimitives.MultiplyAdd(upper.AsSpan((int)((long)(start + j) * cols + end), cols - end), -e, rest, rest);
-                    }
-                });
+                Parallel.For(0, rows, r => CompensateLaterColumns(blockError.AsSpan(r * width, width),
+                    weight.AsSpan((int)((long)r * cols + end), cols - end), upper, cols, start, _options.ExactBlockCompensation));
             }
         }
 
@@ -168,9 +162,9 @@ public sealed class BillmQuantizer(BillmOptions? options = null) : ILinearQuanti
         return thresholds[ArgMinOfRowSums(errors, rows, candidates)];
     }
 
-    /// <summary>Binarizes row r of one block with its three regions, writes codes, scales and values, and the scaled error.</summary>
+    /// <summary>Binarizes row r of one block with its three regions, writes codes, scales and values, and the error w − ŵ.</summary>
     private static void BinarizeRow(int r, int block, int start, int width, float[] weight, float[] saliency, bool[] salient,
-        float breakPoint, float[] diagonal, BillmCodes codes, float[] dequantized, float[] scaledError)
+        float breakPoint, BillmCodes codes, float[] dequantized, float[] blockError)
     {
         int cols = codes.Cols;
         long rowStart = (long)r * cols + start;
@@ -229,7 +223,36 @@ public sealed class BillmQuantizer(BillmOptions? options = null) : ILinearQuanti
                 value = BillmLayout.NonSalientValue(scales[(int)BillmScale.ConcentratedAlpha], scales[(int)BillmScale.ConcentratedMean], positive1[i]);
             }
             dequantized[index] = value;
-            scaledError[r * width + j] = (values[i] - value) / diagonal[j];
+            blockError[r * width + j] = values[i] - value;
+        }
+    }
+
+    /// <summary>
+    /// Compensates the columns after one row's block (<paramref name="later"/>, overwritten) for its error
+    /// δ = w − ŵ (<paramref name="error"/>, overwritten with e): later −= e · U[block, later], where BiLLM's e_j = δ_j / U_jj (the diagonal only), or the exact e = δ·U_bb⁻¹ by forward
+    /// substitution (e_j = (δ_j − Σ_i&lt;j e_i U_ij) / U_jj), the optimum for later columns given the whole block.
+    /// </summary>
+    internal static void CompensateLaterColumns(Span<float> error, Span<float> later, float[] upper, int cols, int start, bool exact)
+    {
+        ScaleError(error, upper, cols, start, exact);
+        int end = cols - later.Length;
+        for (int j = 0; j < error.Length; j++)
+        {
+            if (error[j] != 0) TensorPrimitives.MultiplyAdd(upper.AsSpan((int)((long)(start + j) * cols + end), later.Length), -error[j], later, later);
+        }
+    }
+
+    private static void ScaleError(Span<float> error, float[] upper, int cols, int start, bool exact)
+    {
+        for (int j = 0; j < error.Length; j++)
+        {
+            long column = start + j;
+            float value = error[j];
+            if (exact)
+            {
+                for (int i = 0; i < j; i++) value -= error[i] * upper[(start + i) * (long)cols + column];
+            }
+            error[j] = value / upper[column * cols + column];
         }
     }
 
