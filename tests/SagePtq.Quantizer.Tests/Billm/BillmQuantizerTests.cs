@@ -180,9 +180,9 @@ public sealed class BillmQuantizerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Storage_bits_of_model_sized_matrices_are_two_bits_plus_scales()
+    public void Storage_bits_of_larger_matrices_are_two_bits_plus_scales()
     {
-        foreach (var (rows, cols) in new[] { (512, 512), (1408, 512) })
+        foreach (var (rows, cols) in new[] { (256, 256), (176, 384) })
         {
             var result = new BillmQuantizer().Quantize(Target(rows, cols, seed: rows));
             output.WriteLine($"billm {rows}x{cols}: storage {result.Payload.StorageBitsPerWeight:F4} bits/weight, paper {result.Stats.PaperBitsPerWeight:F4}, salient {result.Stats.SaliencyRatio:P2}");
