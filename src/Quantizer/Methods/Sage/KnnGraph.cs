@@ -59,6 +59,7 @@ public sealed class KnnGraph
                 edges[key1] = Math.Max(edges.GetValueOrDefault(key1), a);
                 edges[key2] = Math.Max(edges.GetValueOrDefault(key2), a);
             }
+        LinkComponents(pts, dimension, n, edges, bandwidth2);
         var keys = edges.Keys.Order().ToArray();
         var rowStart = new int[n + 1];
         var neighbour = new int[keys.Length];
@@ -72,6 +73,41 @@ public sealed class KnnGraph
         }
         for (int i = 0; i < n; i++) rowStart[i + 1] += rowStart[i];
         return new KnnGraph(n, rowStart, neighbour, weight);
+    }
+
+    /// <summary>
+    /// A kNN graph can fall apart inside one true cluster (a run of points whose neighbours are all
+    /// among themselves), which adds spurious zero eigenvalues. Borůvka rounds join every component to
+    /// its nearest outside point; far-apart true clusters still get an affinity of (numerically) zero.
+    /// </summary>
+    private static void LinkComponents(double[] pts, int dimension, int n, Dictionary<long, double> edges, double bandwidth2)
+    {
+        var parent = Enumerable.Range(0, n).ToArray();
+        int Find(int x) { while (parent[x] != x) x = parent[x] = parent[parent[x]]; return x; }
+        foreach (long key in edges.Keys) parent[Find((int)(key / n))] = Find((int)(key % n));
+        while (true)
+        {
+            var best = new Dictionary<int, (double D, int I, int J)>();
+            for (int i = 0; i < n; i++)
+            {
+                int ci = Find(i);
+                for (int j = 0; j < n; j++)
+                {
+                    if (Find(j) == ci) continue;
+                    double d = 0;
+                    for (int c = 0; c < dimension; c++) { double t = pts[i * dimension + c] - pts[j * dimension + c]; d += t * t; }
+                    if (!best.TryGetValue(ci, out var b) || d < b.D) best[ci] = (d, i, j);
+                }
+            }
+            if (best.Count == 0) return;
+            foreach (var (d, i, j) in best.Values.OrderBy(b => b.I).ThenBy(b => b.J))
+            {
+                double a = Math.Exp(-d / (2 * bandwidth2));
+                edges[(long)i * n + j] = Math.Max(edges.GetValueOrDefault((long)i * n + j), a);
+                edges[(long)j * n + i] = Math.Max(edges.GetValueOrDefault((long)j * n + i), a);
+                parent[Find(i)] = Find(j);
+            }
+        }
     }
 
     /// <summary>The weighted degree of every node.</summary>

@@ -60,55 +60,44 @@ public static class SymmetricEigen
 
     /// <summary>
     /// The <paramref name="count"/> smallest eigenpairs of a symmetric n×n operator given by
-    /// <paramref name="multiply"/> (y = A·x), by Lanczos with full reorthogonalisation. On breakdown the
-    /// iteration restarts from a fresh seeded vector orthogonal to the basis, so repeated eigenvalues
-    /// (a disconnected graph's zero eigenvalue) are found with their whole multiplicity.
+    /// <paramref name="multiply"/> (y = A·x), by block Lanczos (a block Krylov space started from
+    /// <paramref name="count"/> seeded random vectors, fully reorthogonalised, then Rayleigh–Ritz with
+    /// Jacobi). The block start finds repeated eigenvalues (a disconnected graph's zero eigenvalue) with
+    /// their whole multiplicity up to <paramref name="count"/>, which single-vector Lanczos cannot.
     /// </summary>
     public static EigenPairs LanczosSmallest(Action<double[], double[]> multiply, int n, int count, ulong seed, int? steps = null)
     {
         ArgumentNullException.ThrowIfNull(multiply);
         if (count < 1 || count > n) throw new ArgumentException($"count must be 1..{n}, got {count}", nameof(count));
-        int m = Math.Min(n, steps ?? Math.Max(4 * count + 30, 60));
+        int m = Math.Min(n, steps ?? Math.Max(30 * count + 30, 150));
         var rng = new SeededRandom(seed);
         var basis = new List<double[]>(m);
-        var alpha = new double[m];
-        var beta = new double[m]; // beta[k] couples basis k-1 and k; zero after a restart
-        var q = RandomUnitOrthogonal(rng, n, basis);
-        var w = new double[n];
-        for (int k = 0; k < m; k++)
+        var products = new List<double[]>(m);
+        var pending = new Queue<double[]>();
+        for (int b = 0; b < count; b++) pending.Enqueue(RandomVector(rng, n));
+        while (basis.Count < m)
         {
+            var q = pending.Count > 0 ? pending.Dequeue() : RandomVector(rng, n);
+            double before = Math.Sqrt(Dot(q, q));
+            Orthogonalise(q, basis);
+            double norm = Math.Sqrt(Dot(q, q));
+            // A vector already (numerically) inside the basis adds nothing: drop it.
+            if (norm <= 1e-9 * Math.Max(before, 1e-300)) continue;
+            for (int i = 0; i < n; i++) q[i] /= norm;
             basis.Add(q);
-            multiply(q, w);
-            alpha[k] = Dot(w, q);
-            // Full reorthogonalisation (twice, "twice is enough") keeps the basis orthonormal.
-            for (int pass = 0; pass < 2; pass++)
-                foreach (var b in basis)
-                {
-                    double c = Dot(w, b);
-                    for (int i = 0; i < n; i++) w[i] -= c * b[i];
-                }
-            if (k + 1 == m) break;
-            double norm = Math.Sqrt(Dot(w, w));
-            double scale = Math.Sqrt(Math.Abs(alpha[k])) + 1e-300;
-            if (norm <= 1e-10 * Math.Max(scale, 1))
-            {
-                beta[k + 1] = 0;
-                q = RandomUnitOrthogonal(rng, n, basis);
-            }
-            else
-            {
-                beta[k + 1] = norm;
-                q = new double[n];
-                for (int i = 0; i < n; i++) q[i] = w[i] / norm;
-            }
+            var p = new double[n];
+            multiply(q, p);
+            products.Add(p);
+            pending.Enqueue(p.ToArray());
         }
         int size = basis.Count;
         var t = new double[size * size];
-        for (int k = 0; k < size; k++)
-        {
-            t[k * size + k] = alpha[k];
-            if (k > 0) { t[k * size + k - 1] = beta[k]; t[(k - 1) * size + k] = beta[k]; }
-        }
+        for (int a = 0; a < size; a++)
+            for (int b = 0; b <= a; b++)
+            {
+                double v = 0.5 * (Dot(basis[a], products[b]) + Dot(basis[b], products[a]));
+                t[a * size + b] = v; t[b * size + a] = v;
+            }
         var small = Jacobi(t, size);
         var values = new double[count];
         var vectors = new double[count][];
@@ -130,26 +119,22 @@ public static class SymmetricEigen
         return new EigenPairs(values, vectors);
     }
 
-    private static double[] RandomUnitOrthogonal(SeededRandom rng, int n, List<double[]> basis)
+    private static double[] RandomVector(SeededRandom rng, int n)
     {
-        for (int attempt = 0; attempt < 8; attempt++)
-        {
-            var x = new double[n];
-            for (int i = 0; i < n; i++) x[i] = rng.NextDouble() - 0.5;
-            for (int pass = 0; pass < 2; pass++)
-                foreach (var b in basis)
-                {
-                    double c = Dot(x, b);
-                    for (int i = 0; i < n; i++) x[i] -= c * b[i];
-                }
-            double norm = Math.Sqrt(Dot(x, x));
-            if (norm > 1e-8)
+        var x = new double[n];
+        for (int i = 0; i < n; i++) x[i] = rng.NextDouble() - 0.5;
+        return x;
+    }
+
+    private static void Orthogonalise(double[] x, List<double[]> basis)
+    {
+        // Twice is enough (Kahan–Parlett) to keep the basis orthonormal to working precision.
+        for (int pass = 0; pass < 2; pass++)
+            foreach (var b in basis)
             {
-                for (int i = 0; i < n; i++) x[i] /= norm;
-                return x;
+                double c = Dot(x, b);
+                for (int i = 0; i < x.Length; i++) x[i] -= c * b[i];
             }
-        }
-        throw new InvalidOperationException("Lanczos: the basis already spans the whole space");
     }
 
     private static double Dot(double[] a, double[] b) =>
