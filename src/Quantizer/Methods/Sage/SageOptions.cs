@@ -75,7 +75,7 @@ public sealed record SageOptions
     public int SearchIterations { get; init; } = 2;
 
     /// <summary>Most objective evaluations of the Brent search.</summary>
-    public int MaxSearchEvaluations { get; init; } = 20;
+    public int MaxSearchEvaluations { get; init; } = 12;
 
     /// <summary>Rank salient weights by w²·diag(H) instead of weight statistics when a Hessian is given.</summary>
     public bool HessianSaliency { get; init; } = true;
