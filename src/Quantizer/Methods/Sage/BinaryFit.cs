@@ -1,0 +1,213 @@
+using SagePtq.Runtime.Packing.Layouts;
+
+namespace SagePtq.Quantizer.Methods.Sage;
+
+/// <summary>
+/// The binarized half of the dual-mode quantizer (DESIGN.md §5.3): unsalient w ≈ μ_i + α_{i,g}·sign(w − μ_i)
+/// with α stored per <see cref="GroupScaleMode"/>, fitted by alternating refinement in the ARB-LLM manner:
+/// refit the scalars given signs and groups (closed-form least squares), refit μ, re-pick signs and
+/// groups given the scalars; the loss never increases. Column weights h_j (diag H, or 1) make every
+/// step minimise Σ h_j (w − ŵ)², the diagonal Hessian proxy. Scalars end rounded to FP16, as stored.
+/// </summary>
+internal sealed class BinaryFit
+{
+    private readonly float[] _w;
+    private readonly int _rows, _cols, _k;
+    private readonly bool[] _salient;
+    private readonly double[] _h;
+    private readonly GroupScaleMode _mode;
+    private readonly bool _offset;
+
+    /// <summary>Group of each column (cols) or weight (rows × cols); refined in place.</summary>
+    public byte[] Groups { get; }
+    public bool PerWeightGroups { get; }
+    /// <summary>Per-row offset μ (zeros without offsets).</summary>
+    public float[] Offsets { get; }
+    /// <summary>Row factor a_i (mode RowTimesGroup), else ones.</summary>
+    public float[] RowFactors { get; }
+    /// <summary>Group table: K values, or rows × K in mode PerRowGroup.</summary>
+    public float[] Table { get; }
+
+    public BinaryFit(float[] weight, int rows, int cols, bool[] salient, Grouping grouping, double[] columnWeights,
+        GroupScaleMode mode, bool offset)
+    {
+        _w = weight; _rows = rows; _cols = cols; _salient = salient; _h = columnWeights; _mode = mode; _offset = offset;
+        _k = grouping.K;
+        Groups = grouping.Ids.ToArray();
+        PerWeightGroups = grouping.PerWeight;
+        Offsets = new float[rows];
+        RowFactors = Enumerable.Repeat(1f, rows).ToArray();
+        Table = new float[mode == GroupScaleMode.PerRowGroup ? rows * _k : _k];
+    }
+
+    public int Group(int i, int j) => _k == 1 ? 0 : Groups[PerWeightGroups ? (long)i * _cols + j : j];
+
+    /// <summary>α of weight (i, j), computed exactly as <see cref="SageLayout"/> decodes it.</summary>
+    public float Alpha(int i, int g) => _mode switch
+    {
+        GroupScaleMode.RowTimesGroup => RowFactors[i] * Table[g],
+        GroupScaleMode.PerRowGroup => Table[i * _k + g],
+        _ => Table[g],
+    };
+
+    /// <summary>Runs <paramref name="iterations"/> rounds of alternating refinement, then rounds to FP16.</summary>
+    public void Run(int iterations)
+    {
+        int k = _k;
+        var sumM = new double[_rows * k];    // Σ h|w − μ| per (row, group)
+        var sumH = new double[_rows * k];    // Σ h
+        var sumS = new double[_rows * k];    // Σ h·sign(w − μ)
+        var sumW = new double[_rows];        // Σ h·w over the row's unsalient weights
+        var rowH = new double[_rows];
+        var mu = new double[_rows];
+        var a = Enumerable.Repeat(1.0, _rows).ToArray();
+        var c = Enumerable.Repeat(1.0, k).ToArray();
+        var table = new double[Table.Length];
+
+        for (int it = 0; it < iterations; it++)
+        {
+            Accumulate(mu, sumM, sumH, sumS, sumW, rowH);
+            FitScales(sumM, sumH, a, c, table);
+            if (_offset)
+                for (int i = 0; i < _rows; i++)
+                {
+                    if (rowH[i] == 0) continue;
+                    double s = sumW[i];
+                    for (int g = 0; g < k; g++) s -= AlphaOf(i, g, a, c, table) * sumS[i * k + g];
+                    mu[i] = s / rowH[i];
+                }
+            if (k > 1) Reassign(mu, a, c, table);
+        }
+        // Final scalar refit on the last groups and offsets, then FP16 rounding of everything stored.
+        Accumulate(mu, sumM, sumH, sumS, sumW, rowH);
+        FitScales(sumM, sumH, a, c, table);
+        for (int i = 0; i < _rows; i++)
+        {
+            Offsets[i] = _offset ? (float)(Half)mu[i] : 0f;
+            RowFactors[i] = _mode == GroupScaleMode.RowTimesGroup ? (float)(Half)a[i] : 1f;
+        }
+        for (int t = 0; t < table.Length; t++) Table[t] = (float)(Half)(_mode == GroupScaleMode.RowTimesGroup ? c[t] : table[t]);
+    }
+
+    private double AlphaOf(int i, int g, double[] a, double[] c, double[] table) => _mode switch
+    {
+        GroupScaleMode.RowTimesGroup => a[i] * c[g],
+        GroupScaleMode.PerRowGroup => table[i * _k + g],
+        _ => table[g],
+    };
+
+    private void Accumulate(double[] mu, double[] sumM, double[] sumH, double[] sumS, double[] sumW, double[] rowH)
+    {
+        int k = _k;
+        Parallel.For(0, _rows, i =>
+        {
+            Array.Clear(sumM, i * k, k); Array.Clear(sumH, i * k, k); Array.Clear(sumS, i * k, k);
+            double sw = 0, sh = 0;
+            for (int j = 0; j < _cols; j++)
+            {
+                long idx = (long)i * _cols + j;
+                if (_salient[idx]) continue;
+                double h = _h[j], r = _w[idx] - mu[i];
+                int g = Group(i, j);
+                sumM[i * k + g] += h * Math.Abs(r);
+                sumH[i * k + g] += h;
+                sumS[i * k + g] += r >= 0 ? h : -h;
+                sw += h * _w[idx]; sh += h;
+            }
+            sumW[i] = sw; rowH[i] = sh;
+        });
+    }
+
+    private void FitScales(double[] sumM, double[] sumH, double[] a, double[] c, double[] table)
+    {
+        int k = _k;
+        switch (_mode)
+        {
+            case GroupScaleMode.PerGroup:
+                for (int g = 0; g < k; g++)
+                {
+                    double m = 0, h = 0;
+                    for (int i = 0; i < _rows; i++) { m += sumM[i * k + g]; h += sumH[i * k + g]; }
+                    table[g] = h > 0 ? m / h : 0;
+                }
+                break;
+            case GroupScaleMode.PerRowGroup:
+                for (int t = 0; t < table.Length; t++) table[t] = sumH[t] > 0 ? sumM[t] / sumH[t] : 0;
+                break;
+            default:
+                // Rank-one α_ig = a_i·c_g: alternating least squares on the (row, group) sums.
+                for (int round = 0; round < 4; round++)
+                {
+                    for (int i = 0; i < _rows; i++)
+                    {
+                        double num = 0, den = 0;
+                        for (int g = 0; g < k; g++) { num += c[g] * sumM[i * k + g]; den += c[g] * c[g] * sumH[i * k + g]; }
+                        a[i] = den > 0 ? num / den : 0;
+                    }
+                    double cmax = 0;
+                    for (int g = 0; g < k; g++)
+                    {
+                        double num = 0, den = 0;
+                        for (int i = 0; i < _rows; i++) { num += a[i] * sumM[i * k + g]; den += a[i] * a[i] * sumH[i * k + g]; }
+                        if (den > 0) c[g] = num / den;
+                        cmax = Math.Max(cmax, c[g]);
+                    }
+                    // Normalise max c to 1 (scale moved into a) so FP16 keeps precision in both.
+                    if (cmax > 0)
+                    {
+                        for (int g = 0; g < k; g++) c[g] /= cmax;
+                        for (int i = 0; i < _rows; i++) a[i] *= cmax;
+                    }
+                }
+                break;
+        }
+    }
+
+    private void Reassign(double[] mu, double[] a, double[] c, double[] table)
+    {
+        int k = _k;
+        if (PerWeightGroups)
+        {
+            Parallel.For(0, _rows, i =>
+            {
+                for (int j = 0; j < _cols; j++)
+                {
+                    long idx = (long)i * _cols + j;
+                    if (_salient[idx]) continue;
+                    double m = Math.Abs(_w[idx] - mu[i]);
+                    int best = 0; double bestD = double.PositiveInfinity;
+                    for (int g = 0; g < k; g++)
+                    {
+                        double d = Math.Abs(m - AlphaOf(i, g, a, c, table));
+                        if (d < bestD) { bestD = d; best = g; }
+                    }
+                    Groups[idx] = (byte)best;
+                }
+            });
+            return;
+        }
+        // Column groups: cost_j(g) = Σ_i h_j (α_ig² − 2 α_ig |w_ij − μ_i|), the column's error up to a constant.
+        Parallel.For(0, _cols, j =>
+        {
+            if (_salient[j]) return;
+            Span<double> cost = stackalloc double[k];
+            for (int i = 0; i < _rows; i++)
+            {
+                double m = Math.Abs(_w[(long)i * _cols + j] - mu[i]);
+                for (int g = 0; g < k; g++) { double al = AlphaOf(i, g, a, c, table); cost[g] += al * (al - 2 * m); }
+            }
+            int best = 0;
+            for (int g = 1; g < k; g++) if (cost[g] < cost[best]) best = g;
+            Groups[j] = (byte)best;
+        });
+    }
+
+    /// <summary>The stored value of unsalient weight (i, j) for input value <paramref name="w"/>: μ ± α.</summary>
+    public float Reconstruct(int i, int j, float w, out bool positive)
+    {
+        float mu = Offsets[i];
+        float alpha = Alpha(i, Group(i, j));
+        positive = w - mu >= 0;
+        return mu + (positive ? alpha : -alpha);
+    }
+}

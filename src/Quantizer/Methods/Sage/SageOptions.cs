@@ -1,0 +1,108 @@
+namespace SagePtq.Quantizer.Methods.Sage;
+
+/// <summary>Where salient weights sit: whole input columns (cheap index list) or single weights (paper-faithful).</summary>
+public enum SalientGranularity
+{
+    /// <summary>Whole columns: one uint16 index per salient column per matrix.</summary>
+    Column,
+    /// <summary>Single weights anywhere (the paper's unstructured layout): a uint16 column index per salient weight plus a count per row.</summary>
+    Weight,
+}
+
+/// <summary>What shares one binarization scalar: whole input columns (a byte per column) or single weights (log2 K bits each).</summary>
+public enum GroupGranularity
+{
+    /// <summary>Each unsalient column belongs to one group: one byte per column per matrix.</summary>
+    Column,
+    /// <summary>Each unsalient weight has its own group id (the paper's layout): ⌈log2 K⌉ bits per weight.</summary>
+    Weight,
+}
+
+/// <summary>How the scalar α of a binarized weight is stored (see <c>SageLayout</c>).</summary>
+public enum GroupScaleMode
+{
+    /// <summary>One FP16 scalar per group per matrix (the paper's "one scalar per group").</summary>
+    PerGroup = 0,
+    /// <summary>α = a_row · c_group: one FP16 factor per output row and one per group (ARB-RC style, rank one).</summary>
+    RowTimesGroup = 1,
+    /// <summary>One FP16 scalar per (output row, group).</summary>
+    PerRowGroup = 2,
+}
+
+/// <summary>
+/// Options of SAGE-PTQ for one linear (DESIGN.md §5). Defaults are the measured best at the default
+/// budget; <see cref="Validate"/> rejects nonsense with an <see cref="ArgumentException"/>.
+/// </summary>
+public sealed record SageOptions
+{
+    /// <summary>Target storage bits per weight (DESIGN.md §3): every stored byte counts. Must exceed 1.</summary>
+    public double Bits { get; init; } = 1.10;
+
+    /// <summary>Bit width of salient weights (2..8), symmetric with one FP16 scale per output row.</summary>
+    public int SalientBits { get; init; } = 4;
+
+    /// <summary>Upper bound of the saliency ratio searched by Brent's method (before the budget cap).</summary>
+    public double MaxSalientRatio { get; init; } = 0.10;
+
+    /// <summary>Granularity of salient weights.</summary>
+    public SalientGranularity Salient { get; init; } = SalientGranularity.Column;
+
+    /// <summary>Granularity of groups.</summary>
+    public GroupGranularity Groups { get; init; } = GroupGranularity.Column;
+
+    /// <summary>How binarization scalars are stored.</summary>
+    public GroupScaleMode ScaleMode { get; init; } = GroupScaleMode.RowTimesGroup;
+
+    /// <summary>Largest number of groups K considered by the silhouette choice.</summary>
+    public int MaxGroups { get; init; } = 4;
+
+    /// <summary>Best silhouette below which one group is kept (silhouette is undefined for K = 1).</summary>
+    public double MinSilhouette { get; init; } = 0.25;
+
+    /// <summary>Most weights (or columns) fed to the kNN graph.</summary>
+    public int GraphSamples { get; init; } = 1500;
+
+    /// <summary>Neighbours per node of the kNN graph.</summary>
+    public int Neighbours { get; init; } = 10;
+
+    /// <summary>Store a per-row mean μ ("binary with offset").</summary>
+    public bool Offset { get; init; }
+
+    /// <summary>Alternating refinement iterations (refit scalars, re-pick signs and groups) of the final fit.</summary>
+    public int Iterations { get; init; } = 8;
+
+    /// <summary>Alternating iterations inside each Brent evaluation (cheaper than the final fit).</summary>
+    public int SearchIterations { get; init; } = 2;
+
+    /// <summary>Most objective evaluations of the Brent search.</summary>
+    public int MaxSearchEvaluations { get; init; } = 12;
+
+    /// <summary>Rank salient weights by w²·diag(H) instead of weight statistics when a Hessian is given.</summary>
+    public bool HessianSaliency { get; init; } = true;
+
+    /// <summary>Relative damping of the Hessian diagonal (GPTQ's percdamp).</summary>
+    public double Damping { get; init; } = 0.01;
+
+    /// <summary>Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first.</summary>
+    public bool Rotate { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad option.</summary>
+    public void Validate()
+    {
+        if (!(Bits > 1.0) || double.IsInfinity(Bits))
+            throw new ArgumentException($"sage: bits must be above 1 storage bit per weight (signs alone take 1), got {Bits}", nameof(Bits));
+        if (SalientBits is < 2 or > 8)
+            throw new ArgumentException($"sage: salient bits must be 2..8, got {SalientBits}", nameof(SalientBits));
+        if (!(MaxSalientRatio >= 0 && MaxSalientRatio <= 0.5))
+            throw new ArgumentException($"sage: max salient ratio must be in [0, 0.5], got {MaxSalientRatio}", nameof(MaxSalientRatio));
+        if (MaxGroups is < 1 or > 16)
+            throw new ArgumentException($"sage: max groups must be 1..16, got {MaxGroups}", nameof(MaxGroups));
+        if (GraphSamples < 16) throw new ArgumentException($"sage: graph samples must be at least 16, got {GraphSamples}", nameof(GraphSamples));
+        if (Neighbours < 1) throw new ArgumentException($"sage: neighbours must be at least 1, got {Neighbours}", nameof(Neighbours));
+        if (Iterations < 1 || SearchIterations < 1)
+            throw new ArgumentException("sage: iterations must be at least 1", nameof(Iterations));
+        if (MaxSearchEvaluations < 3)
+            throw new ArgumentException($"sage: max search evaluations must be at least 3, got {MaxSearchEvaluations}", nameof(MaxSearchEvaluations));
+        if (!(Damping > 0)) throw new ArgumentException($"sage: damping must be positive, got {Damping}", nameof(Damping));
+    }
+}
