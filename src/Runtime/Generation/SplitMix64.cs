@@ -5,7 +5,7 @@ namespace SagePtq.Runtime.Generation;
 /// arithmetic alone, so a seed gives the same draws on every .NET version and platform
 /// (<see cref="Random"/> makes no such promise).
 /// </summary>
-internal struct SplitMix64(ulong seed)
+public struct SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 

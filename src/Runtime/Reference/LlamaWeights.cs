@@ -27,6 +27,14 @@ public sealed class LlamaLayerWeights
     /// <summary><c>mlp.down_proj</c>: [hidden, intermediate].</summary>
     public required float[] Down { get; init; }
 
+    /// <summary>The weight of one of the seven linears by its part name (<c>self_attn.q_proj</c>...; see <see cref="LlamaTensors.LayerLinears"/>).</summary>
+    public float[] Linear(string part) => part switch
+    {
+        "self_attn.q_proj" => Query, "self_attn.k_proj" => Key, "self_attn.v_proj" => Value, "self_attn.o_proj" => Output,
+        "mlp.gate_proj" => Gate, "mlp.up_proj" => Up, "mlp.down_proj" => Down,
+        _ => throw new ArgumentException($"'{part}' is not a linear of a decoder layer", nameof(part)),
+    };
+
     /// <summary>Each tensor with its checkpoint part name, in the order of <see cref="LlamaTensors"/>.</summary>
     internal IEnumerable<(string Part, float[] Data)> Tensors =>
     [

@@ -88,56 +88,103 @@ public sealed class ReferenceModel : ICausalLanguageModel
         CheckInput(tokens, start);
         int n = tokens.Length;
         if (_act is null || _act.Capacity < n) _act = new Activations(n, c);
-        var act = _act;
-        MatrixView x = act.X(n), normed = act.Normed(n), q = act.Query(n), v = act.Value(n),
-            attended = act.Attended(n), gate = act.Gate(n), up = act.Up(n), residual = act.Residual(n);
+        MatrixView x = _act.X(n);
 
         // Embedding: x = embed_tokens(tokens)
         for (int t = 0; t < n; t++)
             _weights.Embedding.AsSpan(tokens[t] * c.HiddenSize, c.HiddenSize).CopyTo(x.Row(t));
 
-        for (int layer = 0; layer < c.NumLayers; layer++)
-        {
-            var w = _weights.Layers[layer];
-
-            // Attention block: h = input_layernorm(x)
-            RmsNormRows(x, w.AttentionNorm, normed);
-
-            // q = q_proj(h), k = k_proj(h), v = v_proj(h); keys go straight into the cache.
-            var keys = _cache.KeyRows(layer, start, n);
-            Gemm.MultiplyTransposed(normed, Linear(w.Query, c.QueryDim, c.HiddenSize), q);
-            Gemm.MultiplyTransposed(normed, Linear(w.Key, c.KeyValueDim, c.HiddenSize), keys);
-            Gemm.MultiplyTransposed(normed, Linear(w.Value, c.KeyValueDim, c.HiddenSize), v);
-
-            // Rotary position embedding of every query and key head: q, k = apply_rotary_pos_emb(q, k, cos, sin)
-            for (int t = 0; t < n; t++)
-            {
-                for (int head = 0; head < c.NumHeads; head++)
-                    _rope.Apply(q.Row(t).Slice(head * c.HeadDim, c.HeadDim), start + t);
-                for (int head = 0; head < c.NumKeyValueHeads; head++)
-                    _rope.Apply(keys.Row(t).Slice(head * c.HeadDim, c.HeadDim), start + t);
-            }
-            _cache.StoreValues(layer, v, start);
-
-            // attended = softmax(q · kᵀ / sqrt(headDim) + causal mask) · v, per head
-            Attend(layer, q, start, attended);
-
-            // x = x + o_proj(attended)
-            Gemm.MultiplyTransposed(attended, Linear(w.Output, c.HiddenSize, c.QueryDim), residual);
-            AddRows(x, residual);
-
-            // MLP block: h = post_attention_layernorm(x); x = x + down_proj(silu(gate_proj(h)) * up_proj(h))
-            RmsNormRows(x, w.MlpNorm, normed);
-            Gemm.MultiplyTransposed(normed, Linear(w.Gate, c.IntermediateSize, c.HiddenSize), gate);
-            Gemm.MultiplyTransposed(normed, Linear(w.Up, c.IntermediateSize, c.HiddenSize), up);
-            for (int t = 0; t < n; t++) FastOps.SwiGlu(gate.Row(t), up.Row(t));
-            Gemm.MultiplyTransposed(gate, Linear(w.Down, c.HiddenSize, c.IntermediateSize), residual);
-            AddRows(x, residual);
-        }
+        for (int layer = 0; layer < c.NumLayers; layer++) RunLayer(layer, start, n, observer: null);
 
         // Final norm: h = model.norm(x); the LM head is applied by the caller to the rows it needs.
-        RmsNormRows(x, _weights.FinalNorm, normed);
+        RmsNormRows(x, _weights.FinalNorm, _act.Normed(n));
         CachedPositions = start + n;
+    }
+
+    /// <summary>
+    /// Runs decoder layer <paramref name="layer"/> alone over one sequence's hidden states
+    /// (<paramref name="hidden"/>: tokens × hidden, positions 0..), in place, and shows each linear's
+    /// input to <paramref name="observer"/>. Calibration walks the model this way, one layer at a
+    /// time, so that a layer's inputs come from the already-quantized layers before it. Uses (and
+    /// overwrites) this layer's part of the cache; run <see cref="Reset"/> before generating again.
+    /// </summary>
+    public void RunLayer(int layer, Span<float> hidden, ILinearInputObserver? observer)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, Config.NumLayers);
+        int width = Config.HiddenSize;
+        if (hidden.IsEmpty || hidden.Length % width != 0)
+            throw new ArgumentException($"hidden holds {hidden.Length} floats, not a whole number of {width}-wide rows", nameof(hidden));
+        int n = hidden.Length / width;
+        if (n > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"{n} positions go past the model's {Config.MaxPositionEmbeddings}", nameof(hidden));
+        if (_act is null || _act.Capacity < n) _act = new Activations(n, Config);
+        hidden.CopyTo(_act.X(n).Data);
+        RunLayer(layer, start: 0, n, observer);
+        _act.X(n).Data.AsSpan(0, hidden.Length).CopyTo(hidden);
+        CachedPositions = 0;
+    }
+
+    /// <summary>Writes the token embeddings of <paramref name="tokens"/> into <paramref name="hidden"/> (tokens × hidden).</summary>
+    public void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
+    {
+        int width = Config.HiddenSize;
+        if (hidden.Length != tokens.Length * width)
+            throw new ArgumentException($"hidden holds {hidden.Length} floats, {tokens.Length} tokens × {width} are needed", nameof(hidden));
+        CheckInput(tokens, 0);
+        for (int t = 0; t < tokens.Length; t++)
+            _weights.Embedding.AsSpan(tokens[t] * width, width).CopyTo(hidden.Slice(t * width, width));
+    }
+
+    /// <summary>
+    /// Decoder layer <paramref name="layer"/> over the <paramref name="n"/> hidden states in <c>_act.X</c>
+    /// (positions <paramref name="start"/>..), in place: attention then MLP, each with its residual.
+    /// </summary>
+    private void RunLayer(int layer, int start, int n, ILinearInputObserver? observer)
+    {
+        var c = Config;
+        var act = _act!;
+        MatrixView x = act.X(n), normed = act.Normed(n), q = act.Query(n), v = act.Value(n),
+            attended = act.Attended(n), gate = act.Gate(n), up = act.Up(n), residual = act.Residual(n);
+        var w = _weights.Layers[layer];
+
+        // Attention block: h = input_layernorm(x)
+        RmsNormRows(x, w.AttentionNorm, normed);
+
+        // q = q_proj(h), k = k_proj(h), v = v_proj(h); keys go straight into the cache.
+        var keys = _cache.KeyRows(layer, start, n);
+        observer?.Observe(layer, LinearInputKind.AttentionInput, normed.Data.AsSpan(0, n * c.HiddenSize), n);
+        Gemm.MultiplyTransposed(normed, Linear(w.Query, c.QueryDim, c.HiddenSize), q);
+        Gemm.MultiplyTransposed(normed, Linear(w.Key, c.KeyValueDim, c.HiddenSize), keys);
+        Gemm.MultiplyTransposed(normed, Linear(w.Value, c.KeyValueDim, c.HiddenSize), v);
+
+        // Rotary position embedding of every query and key head: q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        for (int t = 0; t < n; t++)
+        {
+            for (int head = 0; head < c.NumHeads; head++)
+                _rope.Apply(q.Row(t).Slice(head * c.HeadDim, c.HeadDim), start + t);
+            for (int head = 0; head < c.NumKeyValueHeads; head++)
+                _rope.Apply(keys.Row(t).Slice(head * c.HeadDim, c.HeadDim), start + t);
+        }
+        _cache.StoreValues(layer, v, start);
+
+        // attended = softmax(q · kᵀ / sqrt(headDim) + causal mask) · v, per head
+        Attend(layer, q, start, attended);
+
+        // x = x + o_proj(attended)
+        observer?.Observe(layer, LinearInputKind.AttentionOutput, attended.Data.AsSpan(0, n * c.QueryDim), n);
+        Gemm.MultiplyTransposed(attended, Linear(w.Output, c.HiddenSize, c.QueryDim), residual);
+        AddRows(x, residual);
+
+        // MLP block: h = post_attention_layernorm(x); x = x + down_proj(silu(gate_proj(h)) * up_proj(h))
+        RmsNormRows(x, w.MlpNorm, normed);
+        observer?.Observe(layer, LinearInputKind.MlpInput, normed.Data.AsSpan(0, n * c.HiddenSize), n);
+        Gemm.MultiplyTransposed(normed, Linear(w.Gate, c.IntermediateSize, c.HiddenSize), gate);
+        Gemm.MultiplyTransposed(normed, Linear(w.Up, c.IntermediateSize, c.HiddenSize), up);
+        for (int t = 0; t < n; t++) FastOps.SwiGlu(gate.Row(t), up.Row(t));
+        observer?.Observe(layer, LinearInputKind.MlpHidden, gate.Data.AsSpan(0, n * c.IntermediateSize), n);
+        Gemm.MultiplyTransposed(gate, Linear(w.Down, c.HiddenSize, c.IntermediateSize), residual);
+        AddRows(x, residual);
     }
 
     /// <summary>
