@@ -12,11 +12,10 @@ public static class LinearLayouts
     public static IReadOnlyList<ILinearLayout> BuiltIn { get; } =
     [
         new F16Layout(),
-        // Quantized layouts (one line each, in src/Runtime/Packing/Layouts/):
-        // new UniformLayout(),   // "uniform"
-        // new SageLayout(),      // "sage"
-        // new BillmLayout(),     // "billm"
-        // new PbllmLayout(),     // "pbllm"
+        new UniformLayout(),
+        new SageLayout(),
+        new BillmLayout(),
+        new PbllmLayout(),
     ];
 
     private static readonly Dictionary<string, ILinearLayout> ByName = BuiltIn.ToDictionary(l => l.Name, StringComparer.Ordinal);
