@@ -11,34 +11,31 @@ internal static class EvalCommand
 {
     public static Command Create(CliContext context)
     {
-        var fp = new Option<bool>("--fp") { Description = "Evaluate the unquantized checkpoint with the FP32 reference forward pass (required for now: packs come with the quantizer)." };
-        var model = CliOptions.ModelDir();
+        var source = new ModelSource();
         var textFile = new Option<string>("--text") { Description = "UTF-8 text; documents separated by a blank line, each prefixed with BOS.", Required = true };
         var seq = new Option<int>("--seq") { Description = "Tokens per window.", DefaultValueFactory = _ => Perplexity.DefaultWindowLength }.WithRange(2, 1 << 20);
         var maxWindows = new Option<int?>("--max-windows") { Description = "Evaluate only the first N windows (default: all)." };
         maxWindows.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--max-windows must be positive."); });
         var json = CliOptions.Json();
 
-        var command = new Command("eval", "Perplexity on a text: non-overlapping windows, mean next-token NLL.") { fp, model, textFile, seq, maxWindows, json };
+        var command = new Command("eval", "Perplexity on a text: non-overlapping windows, mean next-token NLL.") { textFile, seq, maxWindows, json };
+        foreach (var option in source.Options) command.Options.Add(option);
         command.SetAction(parse =>
         {
-            if (!parse.GetValue(fp))
-                throw new UsageException("give --fp: evaluating quantized packs is not available yet, only the FP checkpoint.");
-            string dir = parse.GetValue(model)!, textPath = parse.GetValue(textFile)!;
+            string textPath = parse.GetValue(textFile)!;
             int window = parse.GetValue(seq);
 
             var clock = Stopwatch.StartNew();
-            var reference = ReferenceModel.Load(dir);
+            var (reference, tokenizer, label, dir) = source.Load(parse);
             if (window > reference.Config.MaxPositionEmbeddings)
                 throw new UsageException($"--seq {window} is longer than the model's context: max_position_embeddings is {reference.Config.MaxPositionEmbeddings} in config.json.");
-            var tokenizer = TokenizerLocator.Load(dir);
             int[] tokens = EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(textPath));
             if (tokens.Length < window)
                 throw new ModelFileException(textPath, $"has {tokens.Length} tokens, fewer than one window of {window}: use a longer text or a smaller --seq.");
 
             int windows = Math.Min(tokens.Length / window, parse.GetValue(maxWindows) ?? int.MaxValue);
-            var result = CliProgress.Run(context, $"eval {Path.GetFileName(Path.GetFullPath(dir))}", windows, report =>
-                Perplexity.Evaluate(reference, tokens, window, windows, new DirectProgress(done => report(done + 1)), context.Cancellation));
+            var result = CliProgress.Run(context, $"eval {label}", windows, report =>
+                Perplexity.Evaluate(reference, tokens, window, windows, new InlineProgress<int>(done => report(done + 1)), context.Cancellation));
             double seconds = clock.Elapsed.TotalSeconds;
 
             if (parse.GetValue(json))
@@ -46,6 +43,7 @@ internal static class EvalCommand
                 CliOptions.WriteJson(context.Output, new
                 {
                     model = Path.GetFullPath(dir),
+                    source = label,
                     text = Path.GetFullPath(textPath),
                     perplexity = result.Perplexity,
                     meanNll = result.MeanNll,
@@ -64,11 +62,5 @@ internal static class EvalCommand
             return SagePtqCli.Success;
         });
         return command;
-    }
-
-    /// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
-    private sealed class DirectProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

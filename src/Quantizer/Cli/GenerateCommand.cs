@@ -10,8 +10,7 @@ internal static class GenerateCommand
 {
     public static Command Create(CliContext context)
     {
-        var fp = new Option<bool>("--fp") { Description = "Run the unquantized checkpoint with the FP32 reference forward pass (required for now: packs come with the quantizer)." };
-        var model = CliOptions.ModelDir();
+        var source = new ModelSource();
         var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true };
         var defaults = new GenerationOptions();
         var maxTokens = new Option<int>("--max-tokens") { Description = "New tokens at most.", DefaultValueFactory = _ => 64 }.WithRange(0, 1 << 20);
@@ -24,11 +23,10 @@ internal static class GenerateCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Keep generating past the end-of-sequence token." };
         var json = CliOptions.Json();
 
-        var command = new Command("generate", "Continue a prompt with a model.") { fp, model, prompt, maxTokens, temperature, topK, topP, penalty, seed, stop, ignoreEos, json };
+        var command = new Command("generate", "Continue a prompt with a model.") { prompt, maxTokens, temperature, topK, topP, penalty, seed, stop, ignoreEos, json };
+        foreach (var option in source.Options) command.Options.Add(option);
         command.SetAction(parse =>
         {
-            if (!parse.GetValue(fp))
-                throw new UsageException("give --fp: generation from quantized packs is not available yet, only from the FP checkpoint.");
             var options = new GenerationOptions
             {
                 MaxTokens = parse.GetValue(maxTokens),
@@ -40,9 +38,7 @@ internal static class GenerateCommand
                 StopSequences = parse.GetValue(stop) ?? [],
                 StopAtEos = !parse.GetValue(ignoreEos),
             };
-            string dir = parse.GetValue(model)!;
-            var tokenizer = TokenizerLocator.Load(dir);
-            var reference = ReferenceModel.Load(dir);
+            var (reference, tokenizer, _, _) = source.Load(parse);
 
             string promptText = parse.GetValue(prompt)!;
             TextGeneration generation;

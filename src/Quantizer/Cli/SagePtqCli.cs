@@ -17,7 +17,9 @@ public static class SagePtqCli
 
     public static RootCommand CreateRootCommand(CliContext context) => new("SagePtq: quantize LLaMA-family models to about one bit per weight, evaluate them and generate text.")
     {
+        QuantizeCommand.Create(context),
         EvalCommand.Create(context),
+        InspectCommand.Create(context),
         GenerateCommand.Create(context),
         TokenizeCommand.Create(context),
     };

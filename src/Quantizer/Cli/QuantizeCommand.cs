@@ -1,0 +1,121 @@
+using System.CommandLine;
+using System.Diagnostics;
+using SagePtq.Quantizer.Methods;
+using SagePtq.Quantizer.Pipeline;
+using SagePtq.Runtime;
+using SagePtq.Runtime.Checkpoints;
+using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Tokenization;
+
+namespace SagePtq.Quantizer.Cli;
+
+/// <summary>
+/// <c>sageptq quantize</c>: a checkpoint in, a pack out (model.sagepack + model.manifest.json),
+/// written atomically: on any error or Ctrl+C the output folder keeps what it had before.
+/// </summary>
+internal static class QuantizeCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = CliOptions.ModelDir();
+        var method = new Option<string>("--method") { Description = $"One of {string.Join(", ", MethodCatalog.Names)}.", DefaultValueFactory = _ => "sage" };
+        var output = new Option<string>("--out") { Description = "The pack folder to write (created if needed).", Required = true };
+        var bits = new Option<double?>("--bits") { Description = "Shorthand for --option bits=X: grid bits (rtn, gptq, septq) or the storage-bit budget (sage)." };
+        var optionPairs = new Option<string[]>("--option") { Description = "A method option key=value (repeatable); unknown keys are refused with the list of known ones." };
+        var calibration = new Option<string?>("--calibration") { Description = "Calibration text (documents separated by a blank line). Required by gptq, septq, billm, pbllm; makes sage Hessian-aware." };
+        var windows = new Option<int>("--calibration-windows") { Description = "Calibration windows drawn from the text.", DefaultValueFactory = _ => CalibrationWindows.DefaultCount }.WithRange(1, 100_000);
+        var length = new Option<int>("--calibration-length") { Description = "Tokens per calibration window.", DefaultValueFactory = _ => CalibrationWindows.DefaultLength }.WithRange(2, 1 << 20);
+        var seed = new Option<ulong>("--seed") { Description = "Seed of every random choice: same inputs and seed, byte-identical pack.", DefaultValueFactory = _ => 0 };
+        var json = CliOptions.Json();
+
+        var command = new Command("quantize", "Quantize a checkpoint into a pack.") { model, method, output, bits, optionPairs, calibration, windows, length, seed, json };
+        command.SetAction(parse =>
+        {
+            var clock = Stopwatch.StartNew();
+            string modelDir = parse.GetValue(model)!, outDir = parse.GetValue(output)!, methodName = parse.GetValue(method)!;
+            var given = parse.GetValue(optionPairs) ?? [];
+            if (parse.GetValue(bits) is { } b) given = [.. given, $"bits={b.ToString(System.Globalization.CultureInfo.InvariantCulture)}"];
+
+            MethodOptions methodOptions;
+            ILinearQuantizer quantizer;
+            try
+            {
+                methodOptions = MethodOptions.Parse(given);
+                quantizer = MethodCatalog.Create(methodName, methodOptions);
+            }
+            catch (ArgumentException e) { throw new UsageException(e.Message); }
+
+            using var checkpoint = Checkpoint.Open(modelDir);
+            var tokenizerJson = ReadTokenizer(checkpoint.TokenizerPath);
+            var tokenizer = Tokenizer.Load(checkpoint.TokenizerPath);
+
+            string? calibrationPath = parse.GetValue(calibration);
+            if (calibrationPath is null && quantizer.NeedsHessian)
+                throw new UsageException($"method '{methodName}' needs calibration text: give --calibration FILE (the project's protocol uses train.txt).");
+            int windowLength = parse.GetValue(length);
+            if (windowLength > checkpoint.Config.MaxPositionEmbeddings)
+                throw new UsageException($"--calibration-length {windowLength} is longer than the model's {checkpoint.Config.MaxPositionEmbeddings} positions.");
+            int[][]? calibrationWindows = calibrationPath is null ? null
+                : CalibrationWindows.Draw(EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(calibrationPath)),
+                    parse.GetValue(windows), windowLength, parse.GetValue(seed), calibrationPath);
+
+            int total = checkpoint.Config.NumLayers * LlamaTensors.LayerLinears.Length;
+            var quantized = CliProgress.Run(context, $"quantize {methodName}", total, report =>
+                ModelQuantizer.Run(checkpoint, quantizer, calibrationWindows, parse.GetValue(seed),
+                    new InlineProgress<QuantizeProgress>(p => report(p.LinearsDone)), context.Cancellation));
+
+            var options = new SortedDictionary<string, string>(methodOptions.Effective.ToDictionary(), StringComparer.Ordinal)
+            {
+                ["seed"] = parse.GetValue(seed).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["calibration"] = calibrationPath is null ? "none" : $"{Path.GetFileName(calibrationPath)}, {calibrationWindows!.Length} x {windowLength} tokens",
+            };
+            var manifest = PackWriter.Write(outDir, new PackContents
+            {
+                Config = checkpoint.Config,
+                TokenizerJson = tokenizerJson,
+                Method = methodName,
+                MethodOptions = options,
+                Tensors = quantized.FloatTensors.ToDictionary(t => t.Name, t => (t.Data, t.Shape.Select(d => (long)d).ToArray())),
+                Linears = quantized.Linears.ToDictionary(l => l.Name, l => (l.Quantized.Payload, l.Quantized.Stats)),
+            }, context.Cancellation);
+
+            var bitReport = ModelBitReport.FromManifest(manifest);
+            double seconds = clock.Elapsed.TotalSeconds;
+            double peakMiB = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+            if (parse.GetValue(json))
+            {
+                CliOptions.WriteJson(context.Output, new
+                {
+                    pack = Path.GetFullPath(outDir),
+                    method = methodName,
+                    options,
+                    linears = manifest.Linears.Count,
+                    storageBitsPerWeight = bitReport.StorageBitsPerWeight,
+                    paperBitsPerWeight = bitReport.PaperBitsPerWeight,
+                    packBytes = bitReport.PackBytes,
+                    fp16CheckpointBytes = bitReport.Fp16CheckpointBytes,
+                    seconds,
+                    peakWorkingSetMiB = peakMiB,
+                });
+            }
+            else
+            {
+                context.Output.WriteLine($"wrote {Path.Combine(outDir, PackFormat.PackFileName)} ({methodName}, {manifest.Linears.Count} linears)");
+                context.Output.WriteLine($"  storage bits/weight {bitReport.StorageBitsPerWeight:F4} (paper-style {bitReport.PaperBitsPerWeight:F4})");
+                context.Output.WriteLine($"  pack {bitReport.PackBytes / 1e6:F2} MB, FP16 checkpoint {bitReport.Fp16CheckpointBytes / 1e6:F2} MB");
+                context.Output.WriteLine($"  {seconds:F1} s, peak working set {peakMiB:F0} MiB");
+            }
+            return SagePtqCli.Success;
+        });
+        return command;
+    }
+
+    private static byte[] ReadTokenizer(string path) =>
+        File.Exists(path) ? File.ReadAllBytes(path) : throw new ModelFileException(path, "file not found: the pack embeds the model's tokenizer");
+}
+
+/// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+internal sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
