@@ -33,6 +33,9 @@ internal sealed class TinyCheckpoint
 
     public TensorDType DType { get; set; } = TensorDType.F16;
 
+    /// <summary>Called with each tensor's name and seeded random values before they are written, to plant a bad value.</summary>
+    public Action<string, float[]>? EditValues { get; set; }
+
     public TinyCheckpoint()
     {
         var config = ModelConfig.Parse(Config.ToJsonString(), "config.json");
@@ -50,6 +53,7 @@ internal sealed class TinyCheckpoint
         {
             var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
             for (int i = 0; i < values.Length; i++) values[i] = (float)(random.NextDouble() - 0.5) * 0.2f;
+            EditValues?.Invoke(name, values);
             writer.Add(name, DType, shape, values);
         }
         writer.Write(Path.Combine(directory, Checkpoint.SingleFileName));

@@ -45,6 +45,7 @@ internal static class QuantizeCommand
             }
             catch (ArgumentException e) { throw new UsageException(e.Message); }
 
+            CheckOutputFolder(outDir);
             using var checkpoint = Checkpoint.Open(modelDir);
             var tokenizerJson = ReadTokenizer(checkpoint.TokenizerPath);
             var tokenizer = Tokenizer.Load(checkpoint.TokenizerPath);
@@ -53,7 +54,7 @@ internal static class QuantizeCommand
             if (calibrationPath is null && quantizer.NeedsHessian)
                 throw new UsageException($"method '{methodName}' needs calibration text: give --calibration FILE (the project's protocol uses train.txt).");
             int windowLength = parse.GetValue(length);
-            if (windowLength > checkpoint.Config.MaxPositionEmbeddings)
+            if (calibrationPath is not null && windowLength > checkpoint.Config.MaxPositionEmbeddings)
                 throw new UsageException($"--calibration-length {windowLength} is longer than the model's {checkpoint.Config.MaxPositionEmbeddings} positions.");
             int[][]? calibrationWindows = calibrationPath is null ? null
                 : CalibrationWindows.Draw(EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(calibrationPath)),
@@ -108,6 +109,17 @@ internal static class QuantizeCommand
             return SagePtqCli.Success;
         });
         return command;
+    }
+
+    /// <summary>Fails before the work, not after it, when the output folder cannot be made: its nearest existing ancestor must be a folder.</summary>
+    private static void CheckOutputFolder(string outDir)
+    {
+        var path = Path.GetFullPath(outDir);
+        while (!Directory.Exists(path))
+        {
+            if (File.Exists(path)) throw new ModelFileException(path, "is a file, so the output folder cannot be created under it");
+            path = Path.GetDirectoryName(path) ?? throw new ModelFileException(outDir, "no existing parent folder");
+        }
     }
 
     private static byte[] ReadTokenizer(string path) =>

@@ -59,6 +59,6 @@ public class GenerateCommandTests
     {
         var r = CliRunner.Run("generate", "--model", TestAssets.EmbeddedModel, "--prompt", "Hi");
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("give --fp", r.Error);
+        Assert.Contains("give --pack DIR", r.Error);
     }
 }
