@@ -44,7 +44,7 @@ public sealed class InverseHessianFactor
     /// <param name="cols">The size of H.</param>
     /// <param name="percentDamp">λ = percentDamp · mean(diag H); GPTQ's default is 0.01.</param>
     /// <param name="actOrder">Process columns by descending diag H (GPTQ's act-order).</param>
-    /// <exception cref="ArgumentException">Wrong size, or damping not positive and finite.</exception>
+    /// <exception cref="ArgumentException">Wrong size, or damping negative or not finite.</exception>
     /// <exception cref="InvalidDataException">H holds NaN or infinite values, or a negative diagonal.</exception>
     /// <exception cref="NotPositiveDefiniteException">H + λI stayed not positive definite after every retry.</exception>
     public static InverseHessianFactor Compute(ReadOnlySpan<double> hessian, int cols, double percentDamp = 0.01, bool actOrder = false)
@@ -52,8 +52,8 @@ public sealed class InverseHessianFactor
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
         if (hessian.Length != (long)cols * cols)
             throw new ArgumentException($"Hessian must be {cols} × {cols} ({(long)cols * cols} values), got {hessian.Length} values", nameof(hessian));
-        if (!(percentDamp > 0) || !double.IsFinite(percentDamp))
-            throw new ArgumentException($"percdamp must be positive and finite, got {percentDamp}", nameof(percentDamp));
+        if (!(percentDamp >= 0) || !double.IsFinite(percentDamp))
+            throw new ArgumentException($"percdamp must be zero or positive and finite, got {percentDamp}", nameof(percentDamp));
         for (int k = 0; k < hessian.Length; k++)
             if (!double.IsFinite(hessian[k]))
                 throw new InvalidDataException($"Hessian entry [{k / cols}, {k % cols}] is {hessian[k]}");

@@ -13,7 +13,7 @@ public sealed class HessianFactorTests
     {
         var h = BinarizationFixtures.Hessian(n, seed: n);
         for (int i = 0; i < n; i++) h[i * n + i] += 0.01;
-        Assert.True(HessianFactor.TryUpperInverseFactor((double[])h.Clone(), n, out var fast));
+        var fast = HessianFactor.PrepareUpperInverseFactor(h, n, new float[n], 1, 0, "t");
 
         // Naive oracle: chol(H) → H⁻¹ by Gauss–Jordan → the upper factor of H⁻¹ by a plain Cholesky–Banachiewicz.
         var inverse = NaiveInverse(h, n);
@@ -27,8 +27,9 @@ public sealed class HessianFactorTests
     [Fact]
     public void Not_positive_definite_is_reported()
     {
-        double[] a = [1, 2, 2, 1];
-        Assert.False(HessianFactor.TryUpperInverseFactor(a, 2, out _));
+        double[] a = [1, 100, 100, 1];
+        var e = Assert.Throws<ArgumentException>(() => HessianFactor.PrepareUpperInverseFactor(a, 2, new float[2], 1, 0.01, "t"));
+        Assert.StartsWith("t: ", e.Message);
     }
 
     [Fact]

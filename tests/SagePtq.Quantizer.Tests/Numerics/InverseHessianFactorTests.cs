@@ -78,7 +78,7 @@ public sealed class InverseHessianFactorTests
     public void Bad_input_is_refused()
     {
         Assert.Throws<ArgumentException>(() => InverseHessianFactor.Compute(new double[5], 2));
-        Assert.Throws<ArgumentException>(() => InverseHessianFactor.Compute([1, 0, 0, 1], 2, percentDamp: 0));
+        Assert.Throws<ArgumentException>(() => InverseHessianFactor.Compute([1, 0, 0, 1], 2, percentDamp: -0.01));
         Assert.Throws<InvalidDataException>(() => InverseHessianFactor.Compute([1, double.NaN, 0, 1], 2));
         Assert.Throws<InvalidDataException>(() => InverseHessianFactor.Compute([-1, 0, 0, 1], 2));
     }

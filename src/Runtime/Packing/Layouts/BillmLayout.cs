@@ -138,13 +138,13 @@ public sealed class BillmLayout : ILinearLayout
         long weights = (long)rows * cols;
         int blocks = BlockCount(cols, blockSize);
 
-        var columnBits = new BitReader(payload.Section("salient_columns"), cols, "salient_columns");
+        var columnBits = new BitReader(payload.Section("salient_columns"), cols, "billm", "salient_columns");
         var salientColumns = new bool[cols];
         for (int c = 0; c < cols; c++) salientColumns[c] = columnBits.Next();
         int salientCount = salientColumns.Count(s => s);
-        var signs = new BitReader(payload.Section("signs"), weights, "signs");
-        var groups = new BitReader(payload.Section("groups"), (long)rows * (cols - salientCount), "groups");
-        var residual = new BitReader(payload.Section("residual_signs"), (long)rows * salientCount, "residual_signs");
+        var signs = new BitReader(payload.Section("signs"), weights, "billm", "signs");
+        var groups = new BitReader(payload.Section("groups"), (long)rows * (cols - salientCount), "billm", "groups");
+        var residual = new BitReader(payload.Section("residual_signs"), (long)rows * salientCount, "billm", "residual_signs");
         var scaleBytes = payload.Section("scales");
         long scaleCount = (long)blocks * rows * ScalesPerRowBlock;
         if (scaleBytes.Length != scaleCount * 2)
@@ -201,40 +201,5 @@ public sealed class BillmLayout : ILinearLayout
     private static void Expect(long actual, long expected, string what)
     {
         if (actual != expected) throw new ArgumentException($"billm: {what} has {actual} entries, expected {expected}");
-    }
-
-    /// <summary>Appends bits LSB-first into a byte array sized for exactly <c>count</c> bits.</summary>
-    private sealed class BitWriter(long count)
-    {
-        private long _next;
-
-        public byte[] Bytes { get; } = new byte[(count + 7) / 8];
-
-        public void Add(bool bit)
-        {
-            if (bit) Bytes[_next >> 3] |= (byte)(1 << (int)(_next & 7));
-            _next++;
-        }
-    }
-
-    /// <summary>Reads bits LSB-first, after checking the section holds exactly enough bytes for <c>count</c> bits.</summary>
-    private sealed class BitReader
-    {
-        private readonly byte[] _bytes;
-        private long _next;
-
-        public BitReader(byte[] bytes, long count, string section)
-        {
-            if (bytes.Length != (count + 7) / 8)
-                throw new InvalidDataException($"billm: section '{section}' has {bytes.Length} bytes, expected {(count + 7) / 8} for {count} bits");
-            _bytes = bytes;
-        }
-
-        public bool Next()
-        {
-            bool bit = (_bytes[_next >> 3] & (1 << (int)(_next & 7))) != 0;
-            _next++;
-            return bit;
-        }
     }
 }

@@ -119,11 +119,11 @@ public sealed class PbllmLayout : ILinearLayout
         if (highBits != HighBits) throw new InvalidDataException($"pbllm: high_bits is {highBits}, only {HighBits} is defined");
         long weights = (long)rows * cols;
 
-        var maskReader = new BitReader(payload.Section("salient_mask"), weights, "salient_mask");
+        var maskReader = new BitReader(payload.Section("salient_mask"), weights, "pbllm", "salient_mask");
         var salient = new bool[weights];
         long salientCount = 0;
         for (long i = 0; i < weights; i++) if (salient[i] = maskReader.Next()) salientCount++;
-        var signReader = new BitReader(payload.Section("signs"), weights - salientCount, "signs");
+        var signReader = new BitReader(payload.Section("signs"), weights - salientCount, "pbllm", "signs");
         var highCodes = payload.Section("codes");
         if (highCodes.Length != salientCount)
             throw new InvalidDataException($"pbllm: section 'codes' has {highCodes.Length} bytes, the mask marks {salientCount} salient weights");
@@ -183,40 +183,5 @@ public sealed class PbllmLayout : ILinearLayout
     private static void Expect(long actual, long expected, string what)
     {
         if (actual != expected) throw new ArgumentException($"pbllm: {what} has {actual} entries, expected {expected}");
-    }
-
-    /// <summary>Appends bits LSB-first into a byte array sized for exactly <c>count</c> bits.</summary>
-    private sealed class BitWriter(long count)
-    {
-        private long _next;
-
-        public byte[] Bytes { get; } = new byte[(count + 7) / 8];
-
-        public void Add(bool bit)
-        {
-            if (bit) Bytes[_next >> 3] |= (byte)(1 << (int)(_next & 7));
-            _next++;
-        }
-    }
-
-    /// <summary>Reads bits LSB-first, after checking the section holds exactly enough bytes for <c>count</c> bits.</summary>
-    private sealed class BitReader
-    {
-        private readonly byte[] _bytes;
-        private long _next;
-
-        public BitReader(byte[] bytes, long count, string section)
-        {
-            if (bytes.Length != (count + 7) / 8)
-                throw new InvalidDataException($"pbllm: section '{section}' has {bytes.Length} bytes, expected {(count + 7) / 8} for {count} bits");
-            _bytes = bytes;
-        }
-
-        public bool Next()
-        {
-            bool bit = (_bytes[_next >> 3] & (1 << (int)(_next & 7))) != 0;
-            _next++;
-            return bit;
-        }
     }
 }

@@ -99,9 +99,9 @@ public sealed class UniformLayout : ILinearLayout
         int bits = weights.Bits, groups = weights.GroupsPerRow;
         var sections = new List<PayloadSection>
         {
-            new("codes", PackBits(weights.Codes, bits)),
-            new("scales", HalvesToBytes(weights.Scales)),
-            new("zeros", PackBits(weights.Zeros, bits)),
+            new("codes", BitPacking.PackBits(weights.Codes, bits)),
+            new("scales", BitPacking.HalvesToBytes(weights.Scales)),
+            new("zeros", BitPacking.PackBits(weights.Zeros, bits)),
         };
         if (weights.GroupIndex is not null && groups > 1)
         {
@@ -120,7 +120,7 @@ public sealed class UniformLayout : ILinearLayout
             for (int k = 0; k < weights.ReservedIndex.Length; k++)
                 BinaryPrimitives.WriteUInt32LittleEndian(index.AsSpan(4 * k), weights.ReservedIndex[k]);
             sections.Add(new("reserved_index", index));
-            sections.Add(new("reserved_value", HalvesToBytes(weights.ReservedValue)));
+            sections.Add(new("reserved_value", BitPacking.HalvesToBytes(weights.ReservedValue)));
         }
         var parameters = new Dictionary<string, int> { ["bits"] = bits, ["group_size"] = weights.GroupSize };
         return new LinearPayload(LayoutName, weights.Rows, weights.Cols, parameters, sections);
@@ -139,11 +139,11 @@ public sealed class UniformLayout : ILinearLayout
         int groups = (cols + groupSize - 1) / groupSize;
         long count = (long)rows * cols, slots = (long)rows * groups;
 
-        var codes = UnpackBits(Sized(payload, "codes", (count * bits + 7) / 8), count, bits);
+        var codes = BitPacking.UnpackBits(Sized(payload, "codes", (count * bits + 7) / 8), count, bits);
         var scaleBytes = Sized(payload, "scales", 2 * slots);
         var scales = new Half[slots];
         for (long k = 0; k < slots; k++) scales[k] = BinaryPrimitives.ReadHalfLittleEndian(scaleBytes.AsSpan((int)(2 * k)));
-        var zeros = UnpackBits(Sized(payload, "zeros", (slots * bits + 7) / 8), slots, bits);
+        var zeros = BitPacking.UnpackBits(Sized(payload, "zeros", (slots * bits + 7) / 8), slots, bits);
 
         int[]? groupIndex = null;
         if (payload.Sections.Any(s => s.Name == "group_index"))
@@ -214,39 +214,5 @@ public sealed class UniformLayout : ILinearLayout
         var bytes = payload.Section(name);
         if (bytes.Length != expected) throw new InvalidDataException($"section '{name}' has {bytes.Length} bytes, expected {expected}");
         return bytes;
-    }
-
-    private static byte[] HalvesToBytes(Half[] values)
-    {
-        var bytes = new byte[2 * values.Length];
-        for (int k = 0; k < values.Length; k++) BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(2 * k), values[k]);
-        return bytes;
-    }
-
-    /// <summary>Values (each below 2^bits) as one LSB-first bit stream.</summary>
-    internal static byte[] PackBits(ReadOnlySpan<byte> values, int bits)
-    {
-        var packed = new byte[((long)values.Length * bits + 7) / 8];
-        long bit = 0;
-        foreach (byte value in values)
-        {
-            for (int b = 0; b < bits; b++, bit++)
-                if ((value >> b & 1) != 0) packed[bit >> 3] |= (byte)(1 << (int)(bit & 7));
-        }
-        return packed;
-    }
-
-    /// <summary>Reads <paramref name="count"/> values of <paramref name="bits"/> bits from an LSB-first bit stream.</summary>
-    internal static byte[] UnpackBits(ReadOnlySpan<byte> packed, long count, int bits)
-    {
-        var values = new byte[count];
-        long bit = 0;
-        for (long k = 0; k < count; k++)
-        {
-            int value = 0;
-            for (int b = 0; b < bits; b++, bit++) value |= (packed[(int)(bit >> 3)] >> (int)(bit & 7) & 1) << b;
-            values[k] = (byte)value;
-        }
-        return values;
     }
 }
