@@ -35,7 +35,11 @@ internal static class InspectCommand
                         salientBits = l.Stats.SalientBits, storedBytes = l.StoredBytes,
                         storageBitsPerWeight = l.StorageBitsPerWeight, paperBitsPerWeight = l.PaperBitsPerWeight,
                     }),
-                    others = report.Others.Select(o => new { name = o.Name, kind = o.Kind, elements = o.Elements, storedBytes = o.StoredBytes }),
+                    others = report.Others.Select(o => new
+                    {
+                        name = o.Name, kind = o.Kind, storage = o.Storage, elements = o.Elements, storedBytes = o.StoredBytes,
+                        storageBitsPerElement = o.StorageBitsPerElement,
+                    }),
                     storageBitsPerWeight = report.StorageBitsPerWeight,
                     paperBitsPerWeight = report.PaperBitsPerWeight,
                     quantizedWeights = report.QuantizedWeightCount,
@@ -63,7 +67,11 @@ internal static class InspectCommand
             foreach (var group in report.Others.GroupBy(x => x.Kind))
             {
                 string members = group.Count() > 3 ? $"{group.Count()} tensors" : string.Join(", ", group.Select(x => x.Name));
-                o.WriteLine($"{group.Key}: {group.Sum(x => x.StoredBytes):N0} bytes ({members})");
+                var storages = group.Select(x => x.Storage).Distinct().ToList();
+                // Bits per element say nothing for the tokenizer's bytes; for weights they are the figure to compare.
+                string bits = group.Key == "tokenizer" || storages.Count != 1 ? ""
+                    : $", {storages[0]}, {8.0 * group.Sum(x => x.StoredBytes) / group.Sum(x => x.Elements):F4} storage bits/weight";
+                o.WriteLine($"{group.Key}: {group.Sum(x => x.StoredBytes):N0} bytes{bits} ({members})");
             }
             o.WriteLine($"pack {report.PackBytes:N0} bytes = {report.PackToFp16Ratio:P1} of the FP16 checkpoint ({report.Fp16CheckpointBytes:N0} bytes)");
             return SagePtqCli.Success;

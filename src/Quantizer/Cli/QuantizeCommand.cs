@@ -25,10 +25,22 @@ internal static class QuantizeCommand
         var calibration = new Option<string?>("--calibration") { Description = "Calibration text (documents separated by a blank line). Required by gptq, septq, billm, pbllm; makes sage Hessian-aware." };
         var windows = new Option<int>("--calibration-windows") { Description = "Calibration windows drawn from the text.", DefaultValueFactory = _ => CalibrationWindows.DefaultCount }.WithRange(1, 100_000);
         var length = new Option<int>("--calibration-length") { Description = "Tokens per calibration window.", DefaultValueFactory = _ => CalibrationWindows.DefaultLength }.WithRange(2, 1 << 20);
+        var embeddings = new Option<string>("--embeddings")
+        {
+            Description = "How the token embedding and LM head are stored: fp16, or round-to-nearest 8 or 4 bits " +
+                $"(uniform layout, {EmbeddingQuantization.GroupSize} hidden values per group). Reported apart from the decoder linears.",
+            DefaultValueFactory = _ => "fp16",
+        };
+        embeddings.Validators.Add(result =>
+        {
+            string? value = result.GetValueOrDefault<string>();
+            if (!EmbeddingQuantization.Choices.Contains(value))
+                result.AddError($"--embeddings must be one of {string.Join(", ", EmbeddingQuantization.Choices)}, not '{value}'.");
+        });
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random choice: same inputs and seed, byte-identical pack.", DefaultValueFactory = _ => 0 };
         var json = CliOptions.Json();
 
-        var command = new Command("quantize", "Quantize a checkpoint into a pack.") { model, method, output, bits, optionPairs, calibration, windows, length, seed, json };
+        var command = new Command("quantize", "Quantize a checkpoint into a pack.") { model, method, output, bits, optionPairs, embeddings, calibration, windows, length, seed, json };
         command.SetAction(parse =>
         {
             var clock = Stopwatch.StartNew();
@@ -38,10 +50,12 @@ internal static class QuantizeCommand
 
             MethodOptions methodOptions;
             ILinearQuantizer quantizer;
+            EmbeddingQuantization embeddingStorage;
             try
             {
                 methodOptions = MethodOptions.Parse(given);
                 quantizer = MethodCatalog.Create(methodName, methodOptions);
+                embeddingStorage = EmbeddingQuantization.Parse(parse.GetValue(embeddings)!);
             }
             catch (ArgumentException e) { throw new UsageException(e.Message); }
 
@@ -62,12 +76,13 @@ internal static class QuantizeCommand
 
             int total = checkpoint.Config.NumLayers * LlamaTensors.LayerLinears.Length;
             var quantized = CliProgress.Run(context, $"quantize {methodName}", total, report =>
-                ModelQuantizer.Run(checkpoint, quantizer, calibrationWindows, parse.GetValue(seed),
+                ModelQuantizer.Run(checkpoint, quantizer, calibrationWindows, parse.GetValue(seed), embeddingStorage,
                     new InlineProgress<QuantizeProgress>(p => report(p.LinearsDone)), context.Cancellation));
 
             var options = new SortedDictionary<string, string>(methodOptions.Effective.ToDictionary(), StringComparer.Ordinal)
             {
                 ["seed"] = parse.GetValue(seed).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["embeddings"] = embeddingStorage.Name,
                 ["calibration"] = calibrationPath is null ? "none" : $"{Path.GetFileName(calibrationPath)}, {calibrationWindows!.Length} x {windowLength} tokens",
             };
             var manifest = PackWriter.Write(outDir, new PackContents
@@ -77,10 +92,14 @@ internal static class QuantizeCommand
                 Method = methodName,
                 MethodOptions = options,
                 Tensors = quantized.FloatTensors.ToDictionary(t => t.Name, t => (t.Data, t.Shape.Select(d => (long)d).ToArray())),
-                Linears = quantized.Linears.ToDictionary(l => l.Name, l => (l.Quantized.Payload, l.Quantized.Stats)),
+                Linears = quantized.Linears.Select(l => (l.Name, l.Quantized))
+                    .Concat(quantized.QuantizedTensors.Select(t => (t.Name, t.Quantized)))
+                    .ToDictionary(l => l.Name, l => (l.Quantized.Payload, l.Quantized.Stats)),
             }, context.Cancellation);
 
             var bitReport = ModelBitReport.FromManifest(manifest);
+            var embeddingParts = bitReport.Others.Where(o => o.Kind is ModelBitReport.EmbeddingKind or ModelBitReport.LmHeadKind).ToList();
+            long embeddingBytes = embeddingParts.Sum(o => o.StoredBytes), embeddingElements = embeddingParts.Sum(o => o.Elements);
             double seconds = clock.Elapsed.TotalSeconds;
             double peakMiB = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
             if (parse.GetValue(json))
@@ -90,7 +109,10 @@ internal static class QuantizeCommand
                     pack = Path.GetFullPath(outDir),
                     method = methodName,
                     options,
-                    linears = manifest.Linears.Count,
+                    linears = manifest.Linears.Count(l => l.Layer is not null),
+                    embeddings = embeddingStorage.Name,
+                    embeddingBytes,
+                    embeddingStorageBitsPerWeight = 8.0 * embeddingBytes / embeddingElements,
                     storageBitsPerWeight = bitReport.StorageBitsPerWeight,
                     paperBitsPerWeight = bitReport.PaperBitsPerWeight,
                     packBytes = bitReport.PackBytes,
@@ -101,8 +123,9 @@ internal static class QuantizeCommand
             }
             else
             {
-                context.Output.WriteLine($"wrote {Path.Combine(outDir, PackFormat.PackFileName)} ({methodName}, {manifest.Linears.Count} linears)");
+                context.Output.WriteLine($"wrote {Path.Combine(outDir, PackFormat.PackFileName)} ({methodName}, {bitReport.Linears.Count} linears)");
                 context.Output.WriteLine($"  storage bits/weight {bitReport.StorageBitsPerWeight:F4} (paper-style {bitReport.PaperBitsPerWeight:F4})");
+                context.Output.WriteLine($"  embedding and LM head ({embeddingStorage.Name}): {embeddingBytes / 1e6:F2} MB, {8.0 * embeddingBytes / embeddingElements:F4} storage bits/weight");
                 context.Output.WriteLine($"  pack {bitReport.PackBytes / 1e6:F2} MB, FP16 checkpoint {bitReport.Fp16CheckpointBytes / 1e6:F2} MB");
                 context.Output.WriteLine($"  {seconds:F1} s, peak working set {peakMiB:F0} MiB");
             }

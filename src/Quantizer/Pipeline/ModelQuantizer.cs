@@ -11,19 +11,23 @@ namespace SagePtq.Quantizer.Pipeline;
 /// so memory stays at about one matrix. Calibrated, the windows run through the model layer by
 /// layer as GPTQ does: each layer's inputs come from the layers before it already quantized, the
 /// layer's four input Hessians are accumulated, its linears are quantized, and the windows are
-/// pushed through the quantized layer to become the next layer's inputs.
+/// pushed through the quantized layer to become the next layer's inputs. The embedding and LM
+/// head stay in floating point unless an <see cref="EmbeddingQuantization"/> says otherwise; a
+/// quantized embedding is quantized first, so calibration starts from what the pack will hold.
 /// </summary>
 public static class ModelQuantizer
 {
     /// <param name="calibration">Token windows (see <see cref="CalibrationWindows"/>): the run is calibrated when given, data-free when null.</param>
     /// <param name="seed">The run seed; each linear gets its own seed from it and its name.</param>
+    /// <param name="embeddings">How the embedding and LM head are stored; null is <see cref="EmbeddingQuantization.Fp16"/>.</param>
     /// <exception cref="ModelFileException">A weight is NaN or infinite.</exception>
     public static QuantizedModel Run(Checkpoint checkpoint, ILinearQuantizer quantizer, IReadOnlyList<int[]>? calibration,
-        ulong seed, IProgress<QuantizeProgress>? progress = null, CancellationToken cancellationToken = default)
+        ulong seed, EmbeddingQuantization? embeddings = null, IProgress<QuantizeProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (quantizer.NeedsHessian && calibration is null)
             throw new ArgumentException($"method '{quantizer.Method}' needs calibration text", nameof(calibration));
         var config = checkpoint.Config;
+        var (floatTensors, quantizedTensors) = ReadOtherTensors(checkpoint, embeddings ?? EmbeddingQuantization.Fp16, seed, cancellationToken);
         var linears = new List<ModelLinear>(config.NumLayers * LlamaTensors.LayerLinears.Length);
         var report = new Reporter(config, progress);
 
@@ -38,10 +42,12 @@ public static class ModelQuantizer
                     linears.Add(QuantizeOne(checkpoint, quantizer, layer, part, weight, hessian: null, seed));
                     report.LinearDone(layer, part);
                 }
-            return new QuantizedModel(config, quantizer.Method, ReadFloatTensors(checkpoint), linears);
+            return new QuantizedModel(config, quantizer.Method, floatTensors, linears, quantizedTensors);
         }
 
         var weights = LlamaWeights.FromCheckpoint(checkpoint);
+        if (quantizedTensors.FirstOrDefault(t => t.Name == LlamaTensors.Embedding) is { } embedding)
+            embedding.Quantized.Dequantized.CopyTo(weights.Embedding, 0);
         var model = new ReferenceModel(weights);
         var hidden = calibration.Select(window =>
         {
@@ -83,7 +89,7 @@ public static class ModelQuantizer
                 model.RunLayer(layer, states, observer: null);
             }
         }
-        return new QuantizedModel(config, quantizer.Method, ReadFloatTensors(checkpoint), linears);
+        return new QuantizedModel(config, quantizer.Method, floatTensors, linears, quantizedTensors);
     }
 
     private static ModelLinear QuantizeOne(Checkpoint checkpoint, ILinearQuantizer quantizer, int layer, string part,
@@ -106,13 +112,32 @@ public static class ModelQuantizer
                     $"tensor {name} has a non-finite weight ({weight[i]}) at [{i / cols}, {i % cols}]");
     }
 
-    /// <summary>The tensors that stay in floating point: embedding, norms, final norm, LM head.</summary>
-    private static List<FloatTensor> ReadFloatTensors(Checkpoint checkpoint)
+    /// <summary>
+    /// The tensors outside the decoder linears: the norms stay in floating point, and so do the
+    /// embedding and LM head unless <paramref name="embeddings"/> quantizes them.
+    /// </summary>
+    private static (List<FloatTensor> Floats, List<QuantizedTensor> Quantized) ReadOtherTensors(
+        Checkpoint checkpoint, EmbeddingQuantization embeddings, ulong seed, CancellationToken cancellationToken)
     {
         var config = checkpoint.Config;
-        var names = LlamaTensors.Expected(config)
-            .Where(t => !LlamaTensors.LayerLinears.Any(part => t.Name.EndsWith($".{part}.weight", StringComparison.Ordinal)));
-        return names.Select(t => new FloatTensor(t.Name, t.Shape.Select(d => (int)d).ToArray(), checkpoint.ReadFloat32(t.Name))).ToList();
+        var toQuantize = embeddings.TensorsOf(config);
+        var floats = new List<FloatTensor>();
+        var quantized = new List<QuantizedTensor>();
+        foreach (var (name, shape) in LlamaTensors.Expected(config))
+        {
+            if (LlamaTensors.LayerLinears.Any(part => name.EndsWith($".{part}.weight", StringComparison.Ordinal))) continue;
+            cancellationToken.ThrowIfCancellationRequested();
+            var data = checkpoint.ReadFloat32(name);
+            if (!toQuantize.Contains(name))
+            {
+                floats.Add(new FloatTensor(name, shape.Select(d => (int)d).ToArray(), data));
+                continue;
+            }
+            int rows = (int)shape[0], cols = (int)shape[1];
+            CheckFinite(checkpoint, name, data, cols);
+            quantized.Add(new QuantizedTensor(name, embeddings.Quantize(new LinearTarget(name, rows, cols, data, null, LinearSeeds.For(seed, name)))));
+        }
+        return (floats, quantized);
     }
 
     private sealed class Reporter(ModelConfig config, IProgress<QuantizeProgress>? progress)

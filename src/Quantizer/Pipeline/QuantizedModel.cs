@@ -9,9 +9,16 @@ public sealed record FloatTensor(string Name, int[] Shape, float[] Data);
 /// <summary>One quantized linear of the model, by its checkpoint name (<c>model.layers.3.mlp.up_proj.weight</c>).</summary>
 public sealed record ModelLinear(string Name, int Layer, string Part, QuantizedLinear Quantized);
 
+/// <summary>The embedding or LM head stored as a quantized linear (<see cref="EmbeddingQuantization"/>), by its checkpoint name.</summary>
+public sealed record QuantizedTensor(string Name, QuantizedLinear Quantized);
+
 /// <summary>What <see cref="ModelQuantizer"/> produces: everything the pack writer needs.</summary>
+/// <param name="FloatTensors">Tensors kept in floating point: the norms, and the embedding and LM head unless quantized.</param>
+/// <param name="Linears">The decoder layers' linears, in layer order.</param>
+/// <param name="QuantizedTensors">The embedding and LM head when <see cref="EmbeddingQuantization"/> quantizes them; empty otherwise.</param>
 public sealed record QuantizedModel(
-    ModelConfig Config, string Method, IReadOnlyList<FloatTensor> FloatTensors, IReadOnlyList<ModelLinear> Linears);
+    ModelConfig Config, string Method, IReadOnlyList<FloatTensor> FloatTensors, IReadOnlyList<ModelLinear> Linears,
+    IReadOnlyList<QuantizedTensor> QuantizedTensors);
 
 /// <summary>Where a quantization run is, reported after each linear.</summary>
 /// <param name="Layer">The decoder layer being worked on (0-based).</param>

@@ -9,9 +9,12 @@ public sealed record LinearBits(string Name, int? Layer, int Rows, int Cols, str
 }
 
 /// <summary>A pack entry reported apart from the decoder linears: embedding, LM head, norms, tokenizer.</summary>
-/// <param name="Kind">"embedding", "lm_head", "norm", "tokenizer" or "other".</param>
+/// <param name="Kind">"embedding", "lm_head", "norm", "tokenizer" or "other" (the <c>ModelBitReport.*Kind</c> constants).</param>
+/// <param name="Storage">How it is stored: a data type (<c>f16</c>, <c>f32</c>, <c>bytes</c>) for a plain tensor; for a linear
+/// record its layout, with its code width when the layout has one (<c>uniform 8-bit</c>).</param>
 /// <param name="Elements">Parameters it holds (bytes for the tokenizer).</param>
-public sealed record OtherTensorBits(string Name, string Kind, long Elements, long StoredBytes)
+/// <param name="StoredBytes">Every byte it takes in the pack (for a linear record, <see cref="LinearRecord.StoredBytes"/>).</param>
+public sealed record OtherTensorBits(string Name, string Kind, string Storage, long Elements, long StoredBytes)
 {
     public double StorageBitsPerElement => 8.0 * StoredBytes / Elements;
 }
@@ -24,10 +27,16 @@ public sealed record OtherTensorBits(string Name, string Kind, long Elements, lo
 /// </summary>
 public sealed record ModelBitReport
 {
+    /// <summary>The <see cref="OtherTensorBits.Kind"/> of the token embedding.</summary>
+    public const string EmbeddingKind = "embedding";
+
+    /// <summary>The <see cref="OtherTensorBits.Kind"/> of the LM head.</summary>
+    public const string LmHeadKind = "lm_head";
+
     /// <summary>Decoder-layer linears (records with a layer index), in manifest order.</summary>
     public required IReadOnlyList<LinearBits> Linears { get; init; }
 
-    /// <summary>Everything else in the pack.</summary>
+    /// <summary>Everything else in the pack: embedding, LM head, norms, tokenizer, other, in that order.</summary>
     public required IReadOnlyList<OtherTensorBits> Others { get; init; }
 
     public long QuantizedWeightCount => Linears.Sum(l => l.WeightCount);
@@ -57,25 +66,29 @@ public sealed record ModelBitReport
             if (l.Layer is not null)
                 linears.Add(new LinearBits(l.Name, l.Layer, l.Rows, l.Cols, l.Layout, l.StoredBytes, l.StorageBitsPerWeight, l.PaperBitsPerWeight));
             else
-                others.Add(new OtherTensorBits(l.Name, KindOf(l.Name, manifest), l.WeightCount, l.StoredBytes));
+                others.Add(new OtherTensorBits(l.Name, KindOf(l.Name, manifest),
+                    l.Parameters.TryGetValue("bits", out int bits) ? $"{l.Layout} {bits}-bit" : l.Layout, l.WeightCount, l.StoredBytes));
         }
         foreach (var t in manifest.Tensors)
-            others.Add(new OtherTensorBits(t.Name, KindOf(t.Name, manifest), t.ElementCount, t.Length));
+            others.Add(new OtherTensorBits(t.Name, KindOf(t.Name, manifest), PackFormat.DataTypeName(t.DataType), t.ElementCount, t.Length));
 
         long parameters = LlamaTensors.Expected(manifest.Architecture).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
         return new ModelBitReport
         {
             Linears = linears,
-            Others = others,
+            Others = others.OrderBy(o => Array.IndexOf(KindOrder, o.Kind)).ToList(),   // stable: pack order within a kind
             PackBytes = manifest.Pack.FileBytes,
             Fp16CheckpointBytes = 2 * parameters,
         };
     }
 
+    /// <summary>The order <see cref="Others"/> lists the kinds in, whichever way each tensor is stored.</summary>
+    private static readonly string[] KindOrder = [EmbeddingKind, LmHeadKind, "norm", "tokenizer", "other"];
+
     private static string KindOf(string name, PackManifest manifest) => name switch
     {
-        LlamaTensors.Embedding => "embedding",
-        LlamaTensors.LmHead => "lm_head",
+        LlamaTensors.Embedding => EmbeddingKind,
+        LlamaTensors.LmHead => LmHeadKind,
         LlamaTensors.FinalNorm => "norm",
         _ when name.EndsWith("layernorm.weight", StringComparison.Ordinal) => "norm",
         _ when name == manifest.TokenizerTensor => "tokenizer",

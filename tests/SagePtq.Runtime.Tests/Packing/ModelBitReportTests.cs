@@ -56,5 +56,7 @@ public sealed class ModelBitReportTests
         Assert.Equal(("embedding", 16.0), (others[LlamaTensors.Embedding].Kind, others[LlamaTensors.Embedding].StorageBitsPerElement));
         Assert.Equal(("norm", 32.0), (others[LlamaTensors.FinalNorm].Kind, others[LlamaTensors.FinalNorm].StorageBitsPerElement));
         Assert.Equal("tokenizer", others["tokenizer.json"].Kind);
+        Assert.Equal(["t", "f16", "f32", "bytes"], new[] { LlamaTensors.LmHead, LlamaTensors.Embedding, LlamaTensors.FinalNorm, "tokenizer.json" }.Select(n => others[n].Storage));
+        Assert.Equal(["embedding", "lm_head", "norm", "tokenizer"], report.Others.Select(o => o.Kind));
     }
 }

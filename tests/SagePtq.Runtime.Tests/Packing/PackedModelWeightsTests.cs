@@ -101,4 +101,49 @@ public sealed class PackedModelWeightsTests(ITestOutputHelper output)
         Assert.Equal(dequantized, pack.ToLlamaWeights().LmHead);
         Assert.Null(pack.Manifest.FindLinear(LlamaTensors.LmHead)!.Layer);
     }
+
+    /// <summary>The embedding as a <c>uniform</c> linear record (rows are tokens): decoded dense for the reference model, untied and tied.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EmbeddingMayBeALinearPayload(bool tied)
+    {
+        using var dir = TestAssets.NewTempDir();
+        var contents = TestPacks.Contents();
+        var config = contents.Config with { TieWordEmbeddings = tied };
+        var tensors = contents.Tensors.ToDictionary();
+        tensors.Remove(LlamaTensors.Embedding);
+        if (tied) tensors.Remove(LlamaTensors.LmHead);
+        var linears = contents.Linears.ToDictionary();
+        linears.Remove(TestPacks.ExtraLinear);
+
+        int rows = config.VocabSize, cols = config.HiddenSize, groupSize = 8, groups = cols / groupSize;
+        var random = new Random(5);
+        var codes = Enumerable.Range(0, rows * cols).Select(_ => (byte)random.Next(16)).ToArray();
+        var scales = Enumerable.Range(0, rows * groups).Select(k => (Half)(0.01f * (1 + k % 7))).ToArray();
+        var zeros = Enumerable.Range(0, rows * groups).Select(k => (byte)(k % 16)).ToArray();
+        var weights = new UniformWeights(rows, cols, 4, groupSize, codes, scales, zeros, null, [], []);
+        linears[LlamaTensors.Embedding] = (UniformLayout.Encode(weights), new LinearStats(1, 0, 0, 0, 4 + 32.0 / groupSize));
+        PackWriter.Write(dir.Path, contents with { Config = config, Tensors = tensors, Linears = linears });
+
+        // Oracle: weight [r, c] = scale[r, c / 8] · (code[r, c] − zero[r, c / 8]), written out by hand.
+        var expected = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                expected[r * cols + c] = (float)scales[r * groups + c / groupSize] * (codes[r * cols + c] - zeros[r * groups + c / groupSize]);
+
+        using var pack = PackedModel.Open(dir.Path);
+        var fromPack = pack.ToLlamaWeights();
+        Assert.Equal(expected, fromPack.Embedding);
+        if (tied) Assert.Same(fromPack.Embedding, fromPack.LmHead);
+        else Assert.Equal(contents.Tensors[LlamaTensors.LmHead].Data.Select(v => (float)(Half)v), fromPack.LmHead);
+        Assert.Null(pack.Manifest.FindTensor(LlamaTensors.Embedding));
+
+        var report = ModelBitReport.FromManifest(pack.Manifest);
+        var embedding = report.Others.Single(o => o.Kind == ModelBitReport.EmbeddingKind);
+        Assert.Equal("uniform 4-bit", embedding.Storage);
+        Assert.Equal(ModelBitReport.EmbeddingKind, report.Others[0].Kind);   // listed first, whichever way it is stored
+        Assert.Equal(tied ? 0 : 1, report.Others.Count(o => o.Kind == ModelBitReport.LmHeadKind));
+        Assert.Equal(config.NumLayers * 7, report.Linears.Count);
+    }
 }
