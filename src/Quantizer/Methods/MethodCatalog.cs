@@ -69,6 +69,7 @@ public static class MethodCatalog
             HessianSaliency = o.Bool("hessian_saliency", defaults.HessianSaliency),
             Damping = o.Double("damp", defaults.Damping, 0, 1),
             Rotate = o.Bool("rotate", defaults.Rotate),
+            Refit = o.Int("refit", defaults.Refit, 0, 10),
         };
         return new SageQuantizer(options);
     }
