@@ -88,7 +88,7 @@ public sealed record SageOptions
     /// scales) to tr((W − Ŵ)H(W − Ŵ)ᵀ) with signs and codes fixed, each round after the first preceded by a
     /// fresh compensation sweep under the new scalars. 0 turns it off; ignored without a Hessian.
     /// </summary>
-    public int Refit { get; init; } = 0;
+    public int Refit { get; init; } = 2;
 
     /// <summary>Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first.</summary>
     public bool Rotate { get; init; }
