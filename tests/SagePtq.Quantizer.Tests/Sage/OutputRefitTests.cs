@@ -139,6 +139,30 @@ public sealed class OutputRefitTests
     }
 
     [Fact]
+    public void DefaultRotation_IsOnExactlyWhenCalibrated()
+    {
+        int rows = 16, cols = 64;
+        var w = SageQuantizerTests.Weights(rows, cols, 9);
+        var h = CorrelatedHessian(cols, 10);
+        bool Rotated(SageOptions o, double[]? hessian) =>
+            ((SageFlags)new SageQuantizer(o).Quantize(new LinearTarget("t", rows, cols, w, hessian, 2)).Payload.Parameter("flags") & SageFlags.Rotated) != 0;
+        var auto = new SageOptions { Bits = 1.8 };
+        Assert.False(Rotated(auto, null));
+        Assert.True(Rotated(auto, h));
+        Assert.False(Rotated(auto with { Rotate = false }, h));
+        Assert.True(Rotated(auto with { Rotate = true }, null));
+    }
+
+    [Fact]
+    public void CatalogOptions_MapRefitAndRotation()
+    {
+        var sage = Assert.IsType<SageQuantizer>(MethodCatalog.Create("sage", new MethodOptions(new Dictionary<string, string> { ["refit"] = "3", ["rotate"] = "false" })));
+        Assert.Equal("sage", sage.Method);
+        Assert.ThrowsAny<ArgumentException>(() => MethodCatalog.Create("sage", new MethodOptions(new Dictionary<string, string> { ["rotate"] = "maybe" })));
+        Assert.ThrowsAny<ArgumentException>(() => MethodCatalog.Create("sage", new MethodOptions(new Dictionary<string, string> { ["refit"] = "11" })));
+    }
+
+    [Fact]
     public void RefitOption_IsValidated()
     {
         Assert.Throws<ArgumentException>(() => new SageQuantizer(new SageOptions { Refit = -1 }));

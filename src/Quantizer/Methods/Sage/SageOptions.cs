@@ -90,8 +90,11 @@ public sealed record SageOptions
     /// </summary>
     public int Refit { get; init; } = 2;
 
-    /// <summary>Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first.</summary>
-    public bool Rotate { get; init; }
+    /// <summary>
+    /// Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first; null (the
+    /// default) rotates exactly when a Hessian is given, where it was measured to win (it loses data-free).
+    /// </summary>
+    public bool? Rotate { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad option.</summary>
     public void Validate()

@@ -41,12 +41,14 @@ public sealed class SageQuantizer : ILinearQuantizer
         var hessian = target.Hessian?.ToArray();
 
         ulong rotationSeed = Mix(target.Seed ^ 0x0DA7_A5EEDUL);
-        if (o.Rotate) Rotate(w, hessian, rows, cols, rotationSeed);
+        // Rotation helps only where the Hessian sweep and refit can use it (docs/sage-choices.md): auto = calibrated.
+        bool rotate = o.Rotate ?? hessian is not null;
+        if (rotate) Rotate(w, hessian, rows, cols, rotationSeed);
 
         var flags = (o.Salient == SalientGranularity.Weight ? SageFlags.SalientPerWeight : 0)
                     | (o.Groups == GroupGranularity.Weight ? SageFlags.GroupPerWeight : 0)
                     | (o.Offset ? SageFlags.RowOffsets : 0)
-                    | (o.Rotate ? SageFlags.Rotated : 0);
+                    | (rotate ? SageFlags.Rotated : 0);
         double Bits(int count, int k) =>
             8.0 * SageLayout.StoredBytes(rows, cols, flags, (int)o.ScaleMode, k, count, o.SalientBits) / n;
 
