@@ -68,7 +68,8 @@ public static class MethodCatalog
             Iterations = o.Int("iterations", defaults.Iterations, 1, 100),
             HessianSaliency = o.Bool("hessian_saliency", defaults.HessianSaliency),
             Damping = o.Double("damp", defaults.Damping, 0, 1),
-            Rotate = o.Bool("rotate", defaults.Rotate),
+            Rotate = o.Choice("rotate", "auto", "auto", "true", "false") switch { "true" => true, "false" => false, _ => null },
+            Refit = o.Int("refit", defaults.Refit, 0, 10),
         };
         return new SageQuantizer(options);
     }

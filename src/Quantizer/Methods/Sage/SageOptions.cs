@@ -83,8 +83,18 @@ public sealed record SageOptions
     /// <summary>Relative damping of the Hessian diagonal (GPTQ's percdamp).</summary>
     public double Damping { get; init; } = 0.01;
 
-    /// <summary>Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first.</summary>
-    public bool Rotate { get; init; }
+    /// <summary>
+    /// Calibrated mode: rounds of output-aware refit of the stored scalars (row factors, group factors, salient
+    /// scales) to tr((W − Ŵ)H(W − Ŵ)ᵀ) with signs and codes fixed, each round after the first preceded by a
+    /// fresh compensation sweep under the new scalars. 0 turns it off; ignored without a Hessian.
+    /// </summary>
+    public int Refit { get; init; } = 2;
+
+    /// <summary>
+    /// Rotate the input space with a seeded randomized blockwise Walsh–Hadamard transform first; null (the
+    /// default) rotates exactly when a Hessian is given, where it was measured to win (it loses data-free).
+    /// </summary>
+    public bool? Rotate { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad option.</summary>
     public void Validate()
@@ -103,6 +113,7 @@ public sealed record SageOptions
             throw new ArgumentException("sage: iterations must be at least 1", nameof(Iterations));
         if (MaxSearchEvaluations < 3)
             throw new ArgumentException($"sage: max search evaluations must be at least 3, got {MaxSearchEvaluations}", nameof(MaxSearchEvaluations));
+        if (Refit is < 0 or > 10) throw new ArgumentException($"sage: refit rounds must be 0..10, got {Refit}", nameof(Refit));
         if (!(Damping > 0)) throw new ArgumentException($"sage: damping must be positive, got {Damping}", nameof(Damping));
     }
 }

@@ -41,12 +41,14 @@ public sealed class SageQuantizer : ILinearQuantizer
         var hessian = target.Hessian?.ToArray();
 
         ulong rotationSeed = Mix(target.Seed ^ 0x0DA7_A5EEDUL);
-        if (o.Rotate) Rotate(w, hessian, rows, cols, rotationSeed);
+        // Rotation helps only where the Hessian sweep and refit can use it (docs/sage-choices.md): auto = calibrated.
+        bool rotate = o.Rotate ?? hessian is not null;
+        if (rotate) Rotate(w, hessian, rows, cols, rotationSeed);
 
         var flags = (o.Salient == SalientGranularity.Weight ? SageFlags.SalientPerWeight : 0)
                     | (o.Groups == GroupGranularity.Weight ? SageFlags.GroupPerWeight : 0)
                     | (o.Offset ? SageFlags.RowOffsets : 0)
-                    | (o.Rotate ? SageFlags.Rotated : 0);
+                    | (rotate ? SageFlags.Rotated : 0);
         double Bits(int count, int k) =>
             8.0 * SageLayout.StoredBytes(rows, cols, flags, (int)o.ScaleMode, k, count, o.SalientBits) / n;
 
@@ -122,7 +124,17 @@ public sealed class SageQuantizer : ILinearQuantizer
             var (damped, dead) = HessianCompensation.Prepare(hessian, cols, o.Damping);
             var work = w.ToArray();
             for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) if (dead[j]) work[(long)i * cols + j] = 0;
-            HessianCompensation.Sweep(work, rows, cols, DenseCholesky.UpperOfInverse(damped, cols), QuantizeOne);
+            var upper = DenseCholesky.UpperOfInverse(damped, cols);
+            HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
+            for (int round = 0; round < o.Refit; round++)
+            {
+                // Signs and codes fixed: refit the scalars to the output error, then (but after the last
+                // round) sweep again so the signs follow the new scalars.
+                RefitScalars(w, hessian, rows, cols, k, signs, codes, mask, fit, salientScales);
+                if (round + 1 == o.Refit) break;
+                Array.Clear(signs); Array.Clear(codes);
+                HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
+            }
         }
 
         bool perWeightSalient = o.Salient == SalientGranularity.Weight;
@@ -156,6 +168,24 @@ public sealed class SageQuantizer : ILinearQuantizer
         var scales = count > 0 ? salientScales.Select(v => (Half)v).ToArray() : null;
         return new SageEncoding(rows, cols, flags, (int)o.ScaleMode, k, o.SalientBits, signs, table, rowScales, offsets, groupIds,
             salientList, rowCounts, salientCodes, scales, (flags & SageFlags.Rotated) != 0 ? rotationSeed : 0);
+    }
+
+    private void RefitScalars(float[] w, double[] hessian, int rows, int cols, int k, byte[] signs, byte[] codes, bool[] mask,
+        BinaryFit fit, float[] salientScales)
+    {
+        var o = _options;
+        var structure = new OutputRefit.Structure(signs, codes, mask, fit.Group, fit.Offsets, o.SalientBits);
+        var a = fit.RowFactors.Select(v => (double)v).ToArray();
+        var table = fit.Table.Select(v => (double)v).ToArray();
+        var t = salientScales.Select(v => (double)v).ToArray();
+        OutputRefit.Refit(w, hessian, rows, cols, k, o.ScaleMode, structure, a, table, t);
+        // Stored precision (FP16), so the decoder and the next sweep see exactly these values.
+        for (int i = 0; i < rows; i++)
+        {
+            if (o.ScaleMode == GroupScaleMode.RowTimesGroup) fit.RowFactors[i] = (float)(Half)a[i];
+            if (t[i] > 0 && double.IsFinite(t[i])) salientScales[i] = (float)(Half)t[i];
+        }
+        for (int g = 0; g < table.Length; g++) fit.Table[g] = (float)(Half)table[g];
     }
 
     private static float[] SalientScales(float[] w, int rows, int cols, bool[] mask, double[] h, int bits)
