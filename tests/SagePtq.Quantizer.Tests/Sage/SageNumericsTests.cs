@@ -106,32 +106,6 @@ public sealed class SageNumericsTests
         Assert.Equal((0.9 + 8.0 / 9 + 0) / 3, s, 12);
     }
 
-    [Fact]
-    public void UpperCholeskyOfInverse_ReproducesInverse()
-    {
-        int n = 9;
-        var rng = new Random(3);
-        var x = new double[n * 20];
-        for (int i = 0; i < x.Length; i++) x[i] = rng.NextDouble() - 0.5;
-        var h = new double[n * n];
-        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) for (int t = 0; t < 20; t++) h[i * n + j] += x[i * 20 + t] * x[j * 20 + t];
-        var u = DenseCholesky.UpperOfInverse(h, n);
-        // (UᵀU)·H = I, and U is upper triangular.
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-            {
-                if (i > j) Assert.Equal(0, u[i * n + j]);
-                double s = 0;
-                for (int k = 0; k < n; k++)
-                {
-                    double inv = 0;
-                    for (int m = 0; m < n; m++) inv += u[m * n + i] * u[m * n + k];
-                    s += inv * h[k * n + j];
-                }
-                Assert.Equal(i == j ? 1 : 0, s, 8);
-            }
-    }
-
     private static void AssertEigenvector(double[] a, int n, double value, double[] v)
     {
         for (int i = 0; i < n; i++)

@@ -11,22 +11,6 @@ namespace SagePtq.Quantizer.Methods.Sage;
 /// </summary>
 internal static class HessianCompensation
 {
-    /// <summary>The damped Hessian (dead inputs get H_jj = 1) and the weight columns it zeroes.</summary>
-    public static (double[] Damped, bool[] Dead) Prepare(double[] hessian, int cols, double damping)
-    {
-        var h = hessian.ToArray();
-        var dead = new bool[cols];
-        double mean = 0;
-        for (int j = 0; j < cols; j++)
-        {
-            if (h[(long)j * cols + j] == 0) { dead[j] = true; h[(long)j * cols + j] = 1; }
-            mean += h[(long)j * cols + j];
-        }
-        mean /= cols;
-        for (int j = 0; j < cols; j++) h[(long)j * cols + j] += damping * mean;
-        return (h, dead);
-    }
-
     /// <summary>
     /// Sweeps the columns of <paramref name="weight"/> (a copy is updated), calling <paramref name="quantize"/>
     /// (row, column, current value) → stored value for every weight in order.

@@ -1,3 +1,4 @@
+using SagePtq.Quantizer.Numerics;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Packing.Layouts;
 
@@ -121,10 +122,10 @@ public sealed class SageQuantizer : ILinearQuantizer
             Parallel.For(0, rows, i => { for (int j = 0; j < cols; j++) QuantizeOne(i, j, w[(long)i * cols + j]); });
         else
         {
-            var (damped, dead) = HessianCompensation.Prepare(hessian, cols, o.Damping);
+            var factor = InverseHessianFactor.Compute(hessian, cols, o.Damping);
             var work = w.ToArray();
-            for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) if (dead[j]) work[(long)i * cols + j] = 0;
-            var upper = DenseCholesky.UpperOfInverse(damped, cols);
+            foreach (int j in factor.DeadColumns) for (int i = 0; i < rows; i++) work[(long)i * cols + j] = 0;
+            var upper = factor.Upper;
             HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
             for (int round = 0; round < o.Refit; round++)
             {

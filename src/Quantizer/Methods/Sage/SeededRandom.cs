@@ -1,23 +1,19 @@
+using SagePtq.Runtime.Generation;
+
 namespace SagePtq.Quantizer.Methods.Sage;
 
 /// <summary>
-/// SplitMix64: a generator defined by its arithmetic alone, so a seed gives the same draws on every
-/// .NET version (<see cref="Random"/> promises no such thing). Every random choice of SAGE-PTQ uses it.
+/// The seeded <see cref="SplitMix64"/> stream every random choice of SAGE-PTQ draws from, shared by
+/// reference between the steps of one matrix, with the integer and sampling helpers they need.
 /// </summary>
 internal sealed class SeededRandom(ulong seed)
 {
-    private ulong _state = seed;
+    private SplitMix64 _source = new(seed);
 
-    public ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public ulong NextUInt64() => _source.NextUInt64();
 
     /// <summary>Uniform in [0, 1).</summary>
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+    public double NextDouble() => _source.NextDouble();
 
     /// <summary>Uniform integer in [0, n).</summary>
     public int Next(int n) => (int)(NextUInt64() % (ulong)n);

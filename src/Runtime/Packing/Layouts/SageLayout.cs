@@ -129,13 +129,13 @@ public sealed class SageLayout : ILinearLayout
         var sections = new List<PayloadSection>
         {
             new("signs", e.Signs.ToArray()),
-            new("group_scales", HalvesToBytes(e.GroupScales)),
+            new("group_scales", BitPacking.HalvesToBytes(e.GroupScales)),
         };
-        if (e.ScaleMode == 1) sections.Add(new("row_scales", HalvesToBytes(e.RowScales!)));
-        if ((e.Flags & SageFlags.RowOffsets) != 0) sections.Add(new("row_offsets", HalvesToBytes(e.RowOffsets!)));
+        if (e.ScaleMode == 1) sections.Add(new("row_scales", BitPacking.HalvesToBytes(e.RowScales!)));
+        if ((e.Flags & SageFlags.RowOffsets) != 0) sections.Add(new("row_offsets", BitPacking.HalvesToBytes(e.RowOffsets!)));
         if (e.GroupCount > 1)
             sections.Add(new("group_ids", (e.Flags & SageFlags.GroupPerWeight) != 0
-                ? PackBits(e.GroupIds!, GroupIdBits(e.GroupCount)) : e.GroupIds!.ToArray()));
+                ? BitPacking.PackBits(e.GroupIds!, GroupIdBits(e.GroupCount)) : e.GroupIds!.ToArray()));
         if (e.SalientColumns.Length > 0)
         {
             if (perWeightSalient)
@@ -144,8 +144,8 @@ public sealed class SageLayout : ILinearLayout
                 sections.Add(new("salient_indices", UShortsToBytes(e.SalientColumns)));
             }
             else sections.Add(new("salient_columns", UShortsToBytes(e.SalientColumns)));
-            sections.Add(new("salient_codes", PackBits(e.SalientCodes, e.SalientBits)));
-            sections.Add(new("salient_scales", HalvesToBytes(e.SalientScales!)));
+            sections.Add(new("salient_codes", BitPacking.PackBits(e.SalientCodes, e.SalientBits)));
+            sections.Add(new("salient_scales", BitPacking.HalvesToBytes(e.SalientScales!)));
         }
         return new LinearPayload(LayoutName, e.Rows, e.Cols, parameters, sections);
     }
@@ -185,7 +185,7 @@ public sealed class SageLayout : ILinearLayout
             if ((flags & SageFlags.GroupPerWeight) != 0)
             {
                 int gb = GroupIdBits(k);
-                groupIds = UnpackBits(Sized(payload, "group_ids", ((long)rows * cols * gb + 7) / 8), gb, (long)rows * cols);
+                groupIds = BitPacking.UnpackBits(Sized(payload, "group_ids", ((long)rows * cols * gb + 7) / 8), (long)rows * cols, gb);
             }
             else groupIds = Sized(payload, "group_ids", cols).ToArray();
             foreach (byte g in groupIds) if (g >= k) throw new InvalidDataException($"sage payload has group id {g} ≥ {k}");
@@ -209,7 +209,7 @@ public sealed class SageLayout : ILinearLayout
                 entries = (long)rows * count;
             }
             foreach (ushort c in salient) if (c >= cols) throw new InvalidDataException($"sage payload has salient column {c} ≥ {cols}");
-            codes = UnpackBits(Sized(payload, "salient_codes", (entries * bits + 7) / 8), bits, entries);
+            codes = BitPacking.UnpackBits(Sized(payload, "salient_codes", (entries * bits + 7) / 8), entries, bits);
             salientScales = BytesToHalves(Sized(payload, "salient_scales", 2L * rows));
         }
         return new SageEncoding(rows, cols, flags, mode, k, bits, signs.ToArray(), table, rowScales, offsets, groupIds,
@@ -283,39 +283,6 @@ public sealed class SageLayout : ILinearLayout
         var bytes = payload.Section(name);
         if (bytes.Length != expected)
             throw new InvalidDataException($"sage payload section '{name}' has {bytes.Length} bytes, expected {expected}");
-        return bytes;
-    }
-
-    internal static byte[] PackBits(ReadOnlySpan<byte> values, int bits)
-    {
-        var packed = new byte[((long)values.Length * bits + 7) / 8];
-        long position = 0;
-        foreach (byte v in values)
-        {
-            for (int b = 0; b < bits; b++, position++)
-                if ((v >> b & 1) != 0) packed[position >> 3] |= (byte)(1 << (int)(position & 7));
-        }
-        return packed;
-    }
-
-    internal static byte[] UnpackBits(ReadOnlySpan<byte> packed, int bits, long count)
-    {
-        var values = new byte[count];
-        long position = 0;
-        for (long e = 0; e < count; e++)
-        {
-            int v = 0;
-            for (int b = 0; b < bits; b++, position++)
-                v |= (packed[(int)(position >> 3)] >> (int)(position & 7) & 1) << b;
-            values[e] = (byte)v;
-        }
-        return values;
-    }
-
-    private static byte[] HalvesToBytes(Half[] values)
-    {
-        var bytes = new byte[values.Length * 2];
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(2 * i), values[i]);
         return bytes;
     }
 
