@@ -62,7 +62,7 @@ internal static class QuantizeCommand
             CheckOutputFolder(outDir);
             using var checkpoint = Checkpoint.Open(modelDir);
             var tokenizerJson = ReadTokenizer(checkpoint.TokenizerPath);
-            var tokenizer = Tokenizer.Load(checkpoint.TokenizerPath);
+            var tokenizer = Tokenizer.Parse(System.Text.Encoding.UTF8.GetString(tokenizerJson), checkpoint.TokenizerPath);
 
             string? calibrationPath = parse.GetValue(calibration);
             if (calibrationPath is null && quantizer.NeedsHessian)
