@@ -40,3 +40,9 @@ internal static class CliProgress
         };
     }
 }
+
+/// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+internal sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

@@ -148,9 +148,3 @@ internal static class QuantizeCommand
     private static byte[] ReadTokenizer(string path) =>
         File.Exists(path) ? File.ReadAllBytes(path) : throw new ModelFileException(path, "file not found: the pack embeds the model's tokenizer");
 }
-
-/// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
-internal sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}
