@@ -26,8 +26,12 @@ public static class PackFormat
     /// <summary>The tensor name under which the tokenizer.json bytes are stored.</summary>
     public const string TokenizerTensorName = "tokenizer.json";
 
-    /// <summary>The format version this code writes and the newest it reads.</summary>
-    public const uint FormatVersion = 1;
+    /// <summary>
+    /// The format version this code writes and the only one it reads. Version 2 stores sage signs in
+    /// the plane order of <c>SignPlanes</c> (version 1 had plain bit order); older packs are refused
+    /// with a request to re-quantize rather than read wrongly.
+    /// </summary>
+    public const uint FormatVersion = 2;
 
     /// <summary>Header size; also where the payload region starts.</summary>
     public const int HeaderBytes = 128;
@@ -104,8 +108,8 @@ internal sealed record PackHeader(
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
         if (version > PackFormat.FormatVersion)
             throw new ModelFileException(path, $"pack format version {version} is newer than this runtime reads (up to {PackFormat.FormatVersion}); update SagePtq or re-quantize");
-        if (version == 0)
-            throw new ModelFileException(path, "pack format version 0 is not valid");
+        if (version < PackFormat.FormatVersion)
+            throw new ModelFileException(path, $"pack format version {version} is older than this runtime reads ({PackFormat.FormatVersion}); re-quantize the model with this SagePtq");
         ulong stored = BinaryPrimitives.ReadUInt64LittleEndian(header[PackFormat.HeaderChecksumOffset..]);
         if (stored != Xxh64.Hash(header[..PackFormat.HeaderChecksumOffset]))
             throw new ModelFileException(path, "header checksum does not match: the header is corrupted");

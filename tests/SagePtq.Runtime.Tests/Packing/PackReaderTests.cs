@@ -108,16 +108,19 @@ public sealed class PackReaderTests
         Assert.Equal("model.sagepack: is not a SagePtq pack (wrong magic bytes)", OpenFails(dir.Path).Message);
     }
 
-    [Fact]
-    public void NewerFormatVersion()
+    [Theory]
+    [InlineData(1, "is newer than this runtime reads")]
+    [InlineData(-1, "is older than this runtime reads (2); re-quantize the model with this SagePtq")]
+    public void OtherFormatVersion(int delta, string expected)
     {
         using var dir = TestAssets.NewTempDir();
         TestPacks.Write(dir.Path);
         var bytes = File.ReadAllBytes(TestPacks.PackPath(dir.Path));
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), PackFormat.FormatVersion + 1);
+        uint version = (uint)(PackFormat.FormatVersion + delta);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), version);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(120), Xxh64.Hash(bytes.AsSpan(0, 120)));
         File.WriteAllBytes(TestPacks.PackPath(dir.Path), bytes);
-        Assert.Contains($"pack format version {PackFormat.FormatVersion + 1} is newer than this runtime reads", OpenFails(dir.Path).Message);
+        Assert.Contains($"pack format version {version} {expected}", OpenFails(dir.Path).Message);
     }
 
     [Fact]

@@ -16,7 +16,8 @@ namespace SagePtq.Runtime.Packing.Layouts;
  *   rotate_seed_lo, rotate_seed_hi   (only when Rotated) the 64-bit seed of RandomizedHadamard
  *
  * Sections (absent when empty):
- *   signs              rows × ⌈cols/8⌉ bytes, each row starts on a byte; bit j of a row = 1 means +, 0 means −.
+ *   signs              rows × ⌈cols/8⌉ bytes, each row starts on a byte, bits in the plane order of SignPlanes
+ *                      (256-weight blocks of 32 bytes, weight t at byte t mod 32, bit t / 32); 1 means +, 0 means −.
  *                      Dense over all columns; bits at salient positions are 0 and unused.
  *   group_scales       FP16 table, K values (scale modes 0, 1) or rows × K (mode 2)
  *   row_scales         FP16 × rows (mode 1)
@@ -128,7 +129,7 @@ public sealed class SageLayout : ILinearLayout
         }
         var sections = new List<PayloadSection>
         {
-            new("signs", e.Signs.ToArray()),
+            new("signs", ToPlanes(e.Signs, e.Cols)),
             new("group_scales", BitPacking.HalvesToBytes(e.GroupScales)),
         };
         if (e.ScaleMode == 1) sections.Add(new("row_scales", BitPacking.HalvesToBytes(e.RowScales!)));
@@ -212,7 +213,9 @@ public sealed class SageLayout : ILinearLayout
             codes = BitPacking.UnpackBits(Sized(payload, "salient_codes", (entries * bits + 7) / 8), entries, bits);
             salientScales = BytesToHalves(Sized(payload, "salient_scales", 2L * rows));
         }
-        return new SageEncoding(rows, cols, flags, mode, k, bits, signs.ToArray(), table, rowScales, offsets, groupIds,
+        var linearSigns = new byte[signs.Length];
+        SignPlanes.ToLinear(signs, linearSigns, cols);
+        return new SageEncoding(rows, cols, flags, mode, k, bits, linearSigns, table, rowScales, offsets, groupIds,
             salient, rowCounts, codes, salientScales, seed);
     }
 
@@ -276,6 +279,13 @@ public sealed class SageLayout : ILinearLayout
         if (perWeightSalient && e.SalientColumns.Length > 0 && e.SalientRowCounts.Length != e.Rows) throw new ArgumentException("sage encoding: salient row counts missing");
         if (e.SalientColumns.Length > 0 && e.SalientScales?.Length != e.Rows) throw new ArgumentException("sage encoding: salient scales missing");
         if (e.Cols > 65536 && e.SalientColumns.Length > 0) throw new ArgumentException("sage encoding: uint16 column indices need cols ≤ 65536");
+    }
+
+    private static byte[] ToPlanes(byte[] linearSigns, int cols)
+    {
+        var planes = new byte[linearSigns.Length];
+        SignPlanes.FromLinear(linearSigns, planes, cols);
+        return planes;
     }
 
     private static ReadOnlySpan<byte> Sized(LinearPayload payload, string name, long expected)
