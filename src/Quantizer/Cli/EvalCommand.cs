@@ -27,6 +27,7 @@ internal static class EvalCommand
 
             var clock = Stopwatch.StartNew();
             var (reference, tokenizer, label, dir) = source.Load(parse);
+            using var disposeModel = reference as IDisposable;
             if (window > reference.Config.MaxPositionEmbeddings)
                 throw new UsageException($"--seq {window} is longer than the model's context: max_position_embeddings is {reference.Config.MaxPositionEmbeddings} in config.json.");
             int[] tokens = EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(textPath));

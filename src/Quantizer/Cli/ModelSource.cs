@@ -1,4 +1,6 @@
 using System.CommandLine;
+using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Generation;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Reference;
 using SagePtq.Runtime.Tokenization;
@@ -6,8 +8,10 @@ using SagePtq.Runtime.Tokenization;
 namespace SagePtq.Quantizer.Cli;
 
 /// <summary>
-/// The model a verb runs: a pack (<c>--pack DIR</c>, dequantized into the FP32 reference forward
-/// pass) or the unquantized checkpoint (<c>--fp --model DIR</c>). Exactly one must be given.
+/// The model a verb runs: a pack (<c>--pack DIR</c>) or the unquantized checkpoint (<c>--fp --model DIR</c>);
+/// exactly one must be given. A pack runs on <c>--backend reference</c> (dequantized into the FP32
+/// reference forward pass, the default: the measuring stick of DESIGN.md §4) or <c>--backend cpu</c> (the
+/// packed-weight kernels, <see cref="CpuModel"/>).
 /// </summary>
 internal sealed class ModelSource
 {
@@ -15,22 +19,40 @@ internal sealed class ModelSource
     private readonly Option<string> _model = CliOptions.ModelDir(required: false);
     private readonly Option<string> _pack = new("--pack") { Description = "A pack folder written by 'sageptq quantize' (model.sagepack + model.manifest.json)." };
 
-    public IEnumerable<Option> Options => [_fp, _model, _pack];
+    private readonly Option<string> _backend = new Option<string>("--backend")
+    {
+        Description = "How a pack runs: 'reference' (dequantized FP32 forward pass) or 'cpu' (packed-weight kernels).",
+        DefaultValueFactory = _ => "reference",
+    }.AcceptOnlyFromAmong("reference", "cpu");
+    private readonly Option<int> _threads = new Option<int>("--threads") { Description = "Threads of the cpu backend (default: every core)." }.WithRange(0, 1024);
 
-    /// <summary>The model and its tokenizer, and a short label for progress lines.</summary>
-    /// <exception cref="UsageException">Neither or both sources, or --fp and --model not together.</exception>
-    public (ReferenceModel Model, Tokenizer Tokenizer, string Label, string Path) Load(ParseResult parse)
+    public IEnumerable<Option> Options => [_fp, _model, _pack, _backend, _threads];
+
+    /// <summary>The model and its tokenizer, and a short label for progress lines. Dispose the model when it is <see cref="IDisposable"/>.</summary>
+    /// <exception cref="UsageException">Neither or both sources, or --fp and --model not together, or --backend cpu without a pack.</exception>
+    public (ICausalLanguageModel Model, Tokenizer Tokenizer, string Label, string Path) Load(ParseResult parse)
     {
         string? pack = parse.GetValue(_pack), model = parse.GetValue(_model);
         bool fp = parse.GetValue(_fp);
+        bool cpu = parse.GetValue(_backend) == "cpu";
         if (pack is not null && (fp || model is not null))
             throw new UsageException("give either --pack DIR or --fp --model DIR, not both.");
         if (pack is not null)
         {
-            using var packed = PackedModel.Open(pack);
-            var tokenizer = Tokenizer.Parse(System.Text.Encoding.UTF8.GetString(packed.ReadTokenizerJson()), Path.Combine(pack, PackFormat.ManifestFileName));
-            return (new ReferenceModel(packed.ToLlamaWeights()), tokenizer, $"{packed.Manifest.Method} pack", pack);
+            var packed = PackedModel.Open(pack);
+            try
+            {
+                var tokenizer = Tokenizer.Parse(System.Text.Encoding.UTF8.GetString(packed.ReadTokenizerJson()), Path.Combine(pack, PackFormat.ManifestFileName));
+                string label = $"{packed.Manifest.Method} pack";
+                if (cpu) return (CpuModel.Open(pack, new CpuModelOptions { Threads = parse.GetValue(_threads) }), tokenizer, $"{label} on cpu", pack);
+                return (new ReferenceModel(packed.ToLlamaWeights()), tokenizer, label, pack);
+            }
+            finally
+            {
+                packed.Dispose();
+            }
         }
+        if (cpu) throw new UsageException("--backend cpu runs packs: give --pack DIR (quantize the checkpoint with --method fp16 to run it unquantized).");
         if (!fp || model is null)
             throw new UsageException("give --pack DIR (a quantized pack) or --fp --model DIR (the unquantized checkpoint).");
         return (ReferenceModel.Load(model), TokenizerLocator.Load(model), Path.GetFileName(Path.GetFullPath(model)), model);

@@ -1,0 +1,321 @@
+using System.Numerics.Tensors;
+using SagePtq.Runtime.Checkpoints;
+using SagePtq.Runtime.Generation;
+using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Reference;
+
+namespace SagePtq.Runtime.Cpu;
+
+/// <summary>Settings of <see cref="CpuModel"/>.</summary>
+public sealed record CpuModelOptions
+{
+    /// <summary>Threads of the worker pool, the caller included; 0 (the default) = every core.</summary>
+    public int Threads
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(Threads));
+            field = value;
+        }
+    }
+
+    /// <summary>Tokens per batch when a prompt or an evaluation window runs: each weight is read once per batch. Default 32.</summary>
+    public int BatchSize
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1, nameof(BatchSize));
+            field = value;
+        }
+    } = 32;
+
+    /// <summary>Positions the KV cache holds; null (the default) = the model's <see cref="ModelConfig.MaxPositionEmbeddings"/>.</summary>
+    public int? ContextLength
+    {
+        get;
+        init
+        {
+            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(ContextLength), value, "must be at least 1");
+            field = value;
+        }
+    }
+}
+
+/// <summary>
+/// The LLaMA forward pass on the CPU kernels, over a memory-mapped pack: the same steps as
+/// <see cref="ReferenceModel"/> (read that one first), with every linear a <see cref="CpuLinear"/> that
+/// reads its packed weights in place, an FP16 KV cache, and a persistent <see cref="WorkerPool"/> for the
+/// products and the attention heads. Tokens run in batches of <see cref="CpuModelOptions.BatchSize"/>,
+/// one token at a time when decoding. Not thread-safe: one sequence at a time (the text API above it
+/// serialises callers).
+/// </summary>
+public sealed class CpuModel : ICausalLanguageModel, IDisposable
+{
+    private readonly PackedModel _pack;
+    private readonly bool _ownsPack;
+    private readonly WorkerPool _pool;
+    private readonly CpuLinear _embedding;
+    private readonly CpuLinear _lmHead;
+    private readonly CpuLayer[] _layers;
+    private readonly float[] _finalNorm;
+    private readonly HalfKeyValueCache _cache;
+    private readonly RotaryEmbedding _rope;
+    private readonly CpuAttention _attention;
+    private readonly LinearProducts _products = new();
+    private readonly Buffers _buffers;
+    private readonly float[] _nextLogits;
+    private readonly int _batch;
+    private bool _disposed;
+
+    /// <summary>Opens the pack in <paramref name="packDirectory"/> and runs it on the CPU; disposing the model closes the pack.</summary>
+    /// <exception cref="ModelFileException">The pack is missing, altered, or of another format version.</exception>
+    public static CpuModel Open(string packDirectory, CpuModelOptions? options = null)
+    {
+        var pack = PackedModel.Open(packDirectory);
+        try { return new CpuModel(pack, options, CpuLinears.Open, ownsPack: true); }
+        catch
+        {
+            pack.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs an open pack; the pack must outlive the model.</summary>
+    public CpuModel(PackedModel pack, CpuModelOptions? options = null) : this(pack, options, CpuLinears.Open, ownsPack: false)
+    {
+    }
+
+    internal CpuModel(PackedModel pack, CpuModelOptions? options, Func<PackedModel, string, int, CpuLinear> openLinear, bool ownsPack)
+    {
+        ArgumentNullException.ThrowIfNull(pack);
+        options ??= new CpuModelOptions();
+        _pack = pack;
+        _ownsPack = ownsPack;
+        var c = Config;
+        _batch = options.BatchSize;
+        int context = Math.Min(options.ContextLength ?? c.MaxPositionEmbeddings, c.MaxPositionEmbeddings);
+        ContextLength = context;
+
+        var opened = new List<CpuLinear>();
+        CpuLinear Open(string name, int maxTokens)
+        {
+            var linear = openLinear(pack, name, maxTokens);
+            opened.Add(linear);
+            return linear;
+        }
+        try
+        {
+            _embedding = Open(LlamaTensors.Embedding, 1);
+            _lmHead = c.TieWordEmbeddings ? Open(LlamaTensors.Embedding, _batch) : Open(LlamaTensors.LmHead, _batch);
+            _layers = new CpuLayer[c.NumLayers];
+            for (int i = 0; i < c.NumLayers; i++)
+            {
+                CpuLinear Part(string part) => Open(LlamaTensors.Layer(i, part), _batch);
+                _layers[i] = new CpuLayer(
+                    ReadNorm(LlamaTensors.Layer(i, "input_layernorm")),
+                    Part("self_attn.q_proj"), Part("self_attn.k_proj"), Part("self_attn.v_proj"), Part("self_attn.o_proj"),
+                    ReadNorm(LlamaTensors.Layer(i, "post_attention_layernorm")),
+                    Part("mlp.gate_proj"), Part("mlp.up_proj"), Part("mlp.down_proj"));
+            }
+        }
+        catch
+        {
+            foreach (var linear in opened) linear.Dispose();
+            throw;
+        }
+        Linears = opened;
+        _finalNorm = ReadNorm(LlamaTensors.FinalNorm);
+        _pool = new WorkerPool(options.Threads);
+        _cache = new HalfKeyValueCache(c, context);
+        _rope = new RotaryEmbedding(c.HeadDim, context, c.RopeTheta);
+        _attention = new CpuAttention(c, _cache);
+        _buffers = new Buffers(_batch, c);
+        _nextLogits = new float[c.VocabSize];
+        WeightBytesPerToken = _layers.Sum(l => l.Linears.Sum(x => x.WeightBytes)) + _lmHead.WeightBytes;
+    }
+
+    public ModelConfig Config => _pack.Manifest.Architecture;
+
+    /// <summary>Positions the KV cache holds (at most the model's own).</summary>
+    public int ContextLength { get; }
+
+    /// <summary>Threads of the worker pool, the caller included.</summary>
+    public int Threads => _pool.Threads;
+
+    /// <summary>Bytes of the pack one decoded token reads: every decoder linear and the LM head.</summary>
+    public long WeightBytesPerToken { get; }
+
+    /// <summary>Every linear the model opened (embedding first), to report which kernels run.</summary>
+    public IReadOnlyList<CpuLinear> Linears { get; }
+
+    /// <summary>How many positions (from 0) the cache currently holds.</summary>
+    public int CachedPositions { get; private set; }
+
+    public void Reset() => CachedPositions = 0;
+
+    /// <summary>
+    /// Benchmarks only: marks positions 0..<paramref name="positions"/>−1 as cached with zero keys and values,
+    /// so that a decoding step can be timed (and resident memory measured) at a long context without running a
+    /// prompt through the model first. Attention then costs what it costs at that context; the logits that
+    /// follow are not a continuation of anything.
+    /// </summary>
+    internal void FillCacheForBenchmark(int positions)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(positions);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, ContextLength);
+        for (int layer = 0; layer < Config.NumLayers; layer++)
+            for (int p = 0; p < positions; p++)
+            {
+                _cache.Key(layer, p).Clear();
+                _cache.Value(layer, p).Clear();
+            }
+        CachedPositions = positions;
+    }
+
+    public ReadOnlySpan<float> Forward(int token, int position)
+    {
+        Span<int> one = [token];
+        Prefill(one, position);
+        return _nextLogits;
+    }
+
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens, int startPosition = 0)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        CheckInput(tokens, startPosition);
+        int last = 0;
+        for (int first = 0; first < tokens.Length; first += _batch)
+        {
+            last = Math.Min(_batch, tokens.Length - first);
+            RunDecoder(tokens.Slice(first, last), startPosition + first);
+        }
+        // Only the last position's logits are wanted: one row through the LM head.
+        _products.Run(_pool, _buffers.Normed.AsSpan((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [_buffers.Logits]);
+        _buffers.Logits.AsSpan(0, Config.VocabSize).CopyTo(_nextLogits);
+        return _nextLogits;
+    }
+
+    public void Forward(ReadOnlySpan<int> tokens, int startPosition, Span<float> logits)
+    {
+        int vocab = Config.VocabSize;
+        if (logits.Length != tokens.Length * vocab)
+            throw new ArgumentException($"logits holds {logits.Length} floats, {tokens.Length} tokens × {vocab} are needed", nameof(logits));
+        CheckInput(tokens, startPosition);
+        for (int first = 0; first < tokens.Length; first += _batch)
+        {
+            int n = Math.Min(_batch, tokens.Length - first);
+            RunDecoder(tokens.Slice(first, n), startPosition + first);
+            _products.Run(_pool, _buffers.Normed.AsSpan(0, n * Config.HiddenSize), n, [_lmHead], [_buffers.Logits]);
+            _buffers.Logits.AsSpan(0, n * vocab).CopyTo(logits.Slice(first * vocab, n * vocab));
+        }
+    }
+
+    /// <summary>Embedding, every layer and the final norm for one batch at positions <paramref name="start"/>..; leaves the result in Normed.</summary>
+    private void RunDecoder(ReadOnlySpan<int> tokens, int start)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var c = Config;
+        int n = tokens.Length, width = c.HiddenSize;
+        var x = _buffers.X;
+        for (int t = 0; t < n; t++) _embedding.DecodeRow(tokens[t], x.AsSpan(t * width, width));
+        for (int layer = 0; layer < _layers.Length; layer++) RunLayer(layer, start, n);
+        RmsNormRows(x, _finalNorm, _buffers.Normed, n);
+        CachedPositions = start + n;
+    }
+
+    /// <summary>One decoder layer over the batch in X: attention then MLP, each with its residual (as <see cref="ReferenceModel"/>).</summary>
+    private void RunLayer(int layer, int start, int n)
+    {
+        var c = Config;
+        var b = _buffers;
+        var w = _layers[layer];
+        int width = c.HiddenSize;
+
+        // h = input_layernorm(x); q, k, v = q_proj(h), k_proj(h), v_proj(h) in one loop
+        RmsNormRows(b.X, w.AttentionNorm, b.Normed, n);
+        _products.Run(_pool, b.Normed.AsSpan(0, n * width), n, [w.Query, w.Key, w.Value], [b.Query, b.Key, b.Value]);
+
+        // Rotary embedding of queries and keys, then keys and values into the FP16 cache.
+        for (int t = 0; t < n; t++)
+        {
+            for (int head = 0; head < c.NumHeads; head++)
+                _rope.Apply(b.Query.AsSpan(t * c.QueryDim + head * c.HeadDim, c.HeadDim), start + t);
+            var key = b.Key.AsSpan(t * c.KeyValueDim, c.KeyValueDim);
+            for (int head = 0; head < c.NumKeyValueHeads; head++)
+                _rope.Apply(key.Slice(head * c.HeadDim, c.HeadDim), start + t);
+            TensorPrimitives.ConvertToHalf(key, _cache.Key(layer, start + t));
+            TensorPrimitives.ConvertToHalf(b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim), _cache.Value(layer, start + t));
+        }
+
+        // attended = softmax(q·kᵀ/√d + causal mask)·v; x = x + o_proj(attended)
+        _attention.Run(_pool, layer, b.Query, start, n, b.Attended);
+        _products.Run(_pool, b.Attended.AsSpan(0, n * c.QueryDim), n, [w.Output], [b.Residual]);
+        TensorPrimitives.Add(b.X.AsSpan(0, n * width), b.Residual.AsSpan(0, n * width), b.X.AsSpan(0, n * width));
+
+        // h = post_attention_layernorm(x); x = x + down_proj(silu(gate_proj(h)) * up_proj(h))
+        RmsNormRows(b.X, w.MlpNorm, b.Normed, n);
+        _products.Run(_pool, b.Normed.AsSpan(0, n * width), n, [w.Gate, w.Up], [b.Gate, b.Up]);
+        int hidden = c.IntermediateSize;
+        for (int t = 0; t < n; t++) FastOps.SwiGlu(b.Gate.AsSpan(t * hidden, hidden), b.Up.AsSpan(t * hidden, hidden));
+        _products.Run(_pool, b.Gate.AsSpan(0, n * hidden), n, [w.Down], [b.Residual]);
+        TensorPrimitives.Add(b.X.AsSpan(0, n * width), b.Residual.AsSpan(0, n * width), b.X.AsSpan(0, n * width));
+    }
+
+    private void RmsNormRows(float[] x, float[] weight, float[] y, int n)
+    {
+        int width = Config.HiddenSize;
+        for (int t = 0; t < n; t++) FastOps.RmsNorm(x.AsSpan(t * width, width), weight, Config.RmsNormEps, y.AsSpan(t * width, width));
+    }
+
+    private void CheckInput(ReadOnlySpan<int> tokens, int start)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (start < 0 || start > CachedPositions)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"the cache holds positions 0..{CachedPositions - 1}; a run must start at or before {CachedPositions}");
+        if (start + (long)tokens.Length > ContextLength)
+            throw new ArgumentException($"positions {start}..{start + tokens.Length - 1} go past the context of {ContextLength} positions", nameof(tokens));
+        foreach (int token in tokens)
+            if ((uint)token >= (uint)Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), token, $"token id outside the vocabulary 0..{Config.VocabSize - 1}");
+    }
+
+    private float[] ReadNorm(string name)
+    {
+        try { return _pack.ReadFloats(name); }
+        catch (KeyNotFoundException) { throw new ModelFileException(_pack.PackPath, $"has no float tensor {name}, which the forward pass needs"); }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _pool.Dispose();
+        foreach (var linear in Linears) linear.Dispose();
+        _cache.Dispose();
+        if (_ownsPack) _pack.Dispose();
+    }
+
+    private sealed record CpuLayer(
+        float[] AttentionNorm, CpuLinear Query, CpuLinear Key, CpuLinear Value, CpuLinear Output,
+        float[] MlpNorm, CpuLinear Gate, CpuLinear Up, CpuLinear Down)
+    {
+        public IEnumerable<CpuLinear> Linears => [Query, Key, Value, Output, Gate, Up, Down];
+    }
+
+    /// <summary>Activations of one batch, [tokens × width] each.</summary>
+    private sealed class Buffers(int batch, ModelConfig c)
+    {
+        public float[] X { get; } = new float[batch * c.HiddenSize];
+        public float[] Normed { get; } = new float[batch * c.HiddenSize];
+        public float[] Residual { get; } = new float[batch * c.HiddenSize];
+        public float[] Query { get; } = new float[batch * c.QueryDim];
+        public float[] Key { get; } = new float[batch * c.KeyValueDim];
+        public float[] Value { get; } = new float[batch * c.KeyValueDim];
+        public float[] Attended { get; } = new float[batch * c.QueryDim];
+        public float[] Gate { get; } = new float[batch * c.IntermediateSize];
+        public float[] Up { get; } = new float[batch * c.IntermediateSize];
+        public float[] Logits { get; } = new float[batch * c.VocabSize];
+    }
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+
+namespace SagePtq.Runtime.Cpu;
+
+/// <summary>The body of a <see cref="WorkerPool.For"/> loop: runs items [start, end).</summary>
+public interface IRangeWork
+{
+    void Run(int start, int end);
+}
+
+/// <summary>
+/// Persistent threads for the decode loop's parallel loops. A decode step is a few hundred products of
+/// tens of microseconds each, so starting a Task (or Parallel.For) per product would cost more than the
+/// product: here the workers stay alive, spin briefly on a generation counter between loops, and only
+/// block on an event after <see cref="SpinMicroseconds"/> without work (so an idle model burns no CPU).
+/// The calling thread takes part in every loop. Items are handed out in chunks from a shared counter, so
+/// a thread slowed by another process on a shared machine does not hold the loop back.
+/// One loop at a time: <see cref="For"/> is not reentrant and not thread-safe.
+/// </summary>
+public sealed class WorkerPool : IDisposable
+{
+    /// <summary>How long an idle worker spins before it blocks.</summary>
+    public const int SpinMicroseconds = 100;
+
+    private readonly Worker[] _workers;
+    private readonly long _spinTicks = Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
+    private IRangeWork? _work;
+    private int _count, _chunk, _nextChunk, _running;
+    private int _generation;
+    private volatile bool _disposed;
+    private Exception? _failure;
+
+    /// <param name="threads">Threads in every loop, the caller included; 0 = <see cref="Environment.ProcessorCount"/>.</param>
+    public WorkerPool(int threads = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        Threads = threads == 0 ? Environment.ProcessorCount : threads;
+        _workers = new Worker[Threads - 1];
+        for (int i = 0; i < _workers.Length; i++) _workers[i] = new Worker(this, i);
+    }
+
+    /// <summary>Threads taking part in a loop, the caller included.</summary>
+    public int Threads { get; }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> over items [0, <paramref name="count"/>) on all threads and returns when
+    /// every item is done. Ranges start at multiples of <paramref name="granularity"/>. The first exception
+    /// of any thread is rethrown here, after the loop has stopped.
+    /// </summary>
+    public void For(int count, int granularity, IRangeWork work)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (count <= 0) return;
+        granularity = Math.Max(1, granularity);
+        // About four chunks per thread: enough to balance, few enough to keep the counter cold.
+        int units = (count + granularity - 1) / granularity;
+        int chunkUnits = Math.Max(1, units / (4 * Threads));
+        if (_workers.Length == 0 || units == 1)
+        {
+            work.Run(0, count);
+            return;
+        }
+        _work = work;
+        _count = count;
+        _chunk = chunkUnits * granularity;
+        _nextChunk = 0;
+        _failure = null;
+        Volatile.Write(ref _running, _workers.Length);
+        Interlocked.Increment(ref _generation); // a full fence: publishes the loop before any wake-up check
+        foreach (var worker in _workers) worker.WakeIfSleeping();
+        RunChunks();
+        var spinner = new SpinWait();
+        while (Volatile.Read(ref _running) != 0) spinner.SpinOnce(sleep1Threshold: -1);
+        _work = null;
+        if (_failure is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+    }
+
+    private void RunChunks()
+    {
+        try
+        {
+            while (true)
+            {
+                int start = (Interlocked.Increment(ref _nextChunk) - 1) * _chunk;
+                if (start >= _count) return;
+                _work!.Run(start, Math.Min(_count, start + _chunk));
+            }
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, e, null);
+            Volatile.Write(ref _nextChunk, int.MaxValue / 2); // the others stop taking chunks
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Interlocked.Increment(ref _generation);
+        foreach (var worker in _workers) worker.Stop();
+    }
+
+    private sealed class Worker
+    {
+        private readonly WorkerPool _pool;
+        private readonly Thread _thread;
+        private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
+        private int _sleeping;
+
+        public Worker(WorkerPool pool, int index)
+        {
+            _pool = pool;
+            _thread = new Thread(Loop) { IsBackground = true, Name = $"SagePtq worker {index + 1}" };
+            _thread.Start();
+        }
+
+        public void WakeIfSleeping()
+        {
+            if (Volatile.Read(ref _sleeping) != 0) _wake.Set();
+        }
+
+        public void Stop()
+        {
+            _wake.Set();
+            _thread.Join();
+            _wake.Dispose();
+        }
+
+        private void Loop()
+        {
+            int seen = 0; // the generation at construction: no loop can have started before this thread
+            while (true)
+            {
+                seen = WaitForGeneration(seen);
+                if (_pool._disposed) return;
+                _pool.RunChunks();
+                Interlocked.Decrement(ref _pool._running);
+            }
+        }
+
+        /// <summary>Spins, then blocks, until the pool's generation moves past <paramref name="seen"/>.</summary>
+        private int WaitForGeneration(int seen)
+        {
+            long spinUntil = Stopwatch.GetTimestamp() + _pool._spinTicks;
+            var spinner = new SpinWait();
+            while (true)
+            {
+                int current = Volatile.Read(ref _pool._generation);
+                if (current != seen) return current;
+                if (Stopwatch.GetTimestamp() < spinUntil)
+                {
+                    spinner.SpinOnce(sleep1Threshold: -1);
+                    continue;
+                }
+                // Announce the sleep, then look once more: the caller bumps the generation before it
+                // checks _sleeping, and both sides use full fences, so one of them sees the other.
+                _wake.Reset();
+                Interlocked.Exchange(ref _sleeping, 1);
+                current = Volatile.Read(ref _pool._generation);
+                if (current == seen) _wake.Wait();
+                Interlocked.Exchange(ref _sleeping, 0);
+                spinUntil = Stopwatch.GetTimestamp() + _pool._spinTicks;
+            }
+        }
+    }
+}
