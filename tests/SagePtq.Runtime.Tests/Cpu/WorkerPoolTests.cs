@@ -1,0 +1,79 @@
+using SagePtq.Runtime.Cpu;
+
+namespace SagePtq.Runtime.Tests.Cpu;
+
+public sealed class WorkerPoolTests
+{
+    private sealed class CountingWork(int count) : IRangeWork
+    {
+        public int[] Hits { get; } = new int[count];
+        public List<(int Start, int End)> Ranges { get; } = [];
+
+        public void Run(int start, int end)
+        {
+            lock (Ranges) Ranges.Add((start, end));
+            for (int i = start; i < end; i++) Interlocked.Increment(ref Hits[i]);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(2, 1, 1)]
+    [InlineData(2, 1000, 4)]
+    [InlineData(3, 1408, 4)]
+    [InlineData(4, 7, 4)]
+    [InlineData(2, 4097, 1)]
+    public void Every_item_runs_exactly_once_in_ranges_aligned_to_the_granularity(int threads, int count, int granularity)
+    {
+        using var pool = new WorkerPool(threads);
+        for (int round = 0; round < 20; round++)
+        {
+            var work = new CountingWork(count);
+            pool.For(count, granularity, work);
+            Assert.All(work.Hits, h => Assert.Equal(1, h));
+            Assert.All(work.Ranges, r => Assert.Equal(0, r.Start % granularity));
+        }
+    }
+
+    [Fact]
+    public void Sleeping_workers_wake_up_for_the_next_loop()
+    {
+        using var pool = new WorkerPool(2);
+        for (int round = 0; round < 5; round++)
+        {
+            Thread.Sleep(5); // long past the spin time: the worker is blocked on its event
+            var work = new CountingWork(10_000);
+            pool.For(10_000, 1, work);
+            Assert.All(work.Hits, h => Assert.Equal(1, h));
+        }
+    }
+
+    private sealed class FailingWork : IRangeWork
+    {
+        public void Run(int start, int end)
+        {
+            if (start <= 500 && 500 < end) throw new InvalidOperationException("item 500");
+        }
+    }
+
+    [Fact]
+    public void An_exception_reaches_the_caller_and_the_pool_stays_usable()
+    {
+        using var pool = new WorkerPool(2);
+        var e = Assert.Throws<InvalidOperationException>(() => pool.For(1000, 1, new FailingWork()));
+        Assert.Equal("item 500", e.Message);
+        var work = new CountingWork(1000);
+        pool.For(1000, 1, work);
+        Assert.All(work.Hits, h => Assert.Equal(1, h));
+    }
+
+    [Fact]
+    public void Dispose_stops_the_workers_and_later_loops_are_refused()
+    {
+        var pool = new WorkerPool(3);
+        pool.For(100, 1, new CountingWork(100));
+        pool.Dispose();
+        pool.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pool.For(1, 1, new CountingWork(1)));
+    }
+}
