@@ -118,6 +118,7 @@ public sealed partial class LanguageModel : IDisposable
     public int CountTokens(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         return Tokenizer.Encode(text, addBos: true).Length;
     }
 
