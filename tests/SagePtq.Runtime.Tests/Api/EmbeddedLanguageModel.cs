@@ -47,6 +47,8 @@ internal sealed class OverlapProbe(ICausalLanguageModel inner) : ICausalLanguage
     public int MaxInside;
     public int Steps;
     public Action<int>? OnStep;
+    /// <summary>Ids of the threads that ran decode steps.</summary>
+    public System.Collections.Concurrent.ConcurrentBag<int> StepThreads { get; } = [];
 
     public ModelConfig Config => inner.Config;
 
@@ -56,6 +58,7 @@ internal sealed class OverlapProbe(ICausalLanguageModel inner) : ICausalLanguage
         try
         {
             OnStep?.Invoke(Interlocked.Increment(ref Steps));
+            StepThreads.Add(Environment.CurrentManagedThreadId);
             Thread.Yield(); // widen the window in which an unguarded second caller would overlap
             return inner.Forward(token, position);
         }

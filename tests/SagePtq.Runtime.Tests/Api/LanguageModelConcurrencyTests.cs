@@ -29,6 +29,34 @@ public sealed class LanguageModelConcurrencyTests
     }
 
     [Fact]
+    public async Task GenerateAsync_computes_off_the_callers_thread_and_Generate_on_it()
+    {
+        var (model, probe) = Probed();
+        using var _ = model;
+        // A thread of its own, so that no continuation or pool work item can be running on it.
+        var callers = new System.Collections.Concurrent.ConcurrentBag<int>();
+        await Task.Factory.StartNew(() =>
+        {
+            callers.Add(Environment.CurrentManagedThreadId);
+            var stream = model.GenerateAsync(Golden.Prompt, GoldenOptions).GetAsyncEnumerator();
+            // Step by step from this thread; the probe records which threads ran the forward passes.
+            while (stream.MoveNextAsync().AsTask().GetAwaiter().GetResult()) { }
+            stream.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }, TaskCreationOptions.LongRunning);
+        Assert.NotEmpty(probe.StepThreads);
+        Assert.DoesNotContain(callers.Single(), probe.StepThreads);
+
+        probe.StepThreads.Clear();
+        await Task.Factory.StartNew(() =>
+        {
+            callers.Clear();
+            callers.Add(Environment.CurrentManagedThreadId);
+            model.Generate(Golden.Prompt, GoldenOptions);
+        }, TaskCreationOptions.LongRunning);
+        Assert.All(probe.StepThreads, id => Assert.Equal(callers.Single(), id));
+    }
+
+    [Fact]
     public async Task A_stream_started_while_another_holds_the_model_runs_after_it()
     {
         var (model, probe) = Probed();
