@@ -20,7 +20,8 @@ namespace SagePtq.Runtime;
 /// generations that really run in parallel, open one instance per concurrent generation.</para>
 /// <para><b>Streams hold the model.</b> A streaming enumeration holds the instance from its first
 /// <c>MoveNext</c> until it ends or is disposed; <c>foreach</c> and <c>await foreach</c> dispose it,
-/// also when the loop is left early.</para>
+/// also when the loop is left early. So a generation started on the same instance from inside
+/// such a loop would wait for the loop to end, that is forever: use a second instance.</para>
 /// <para><b>Cancellation.</b> A cancelled token stops the generation before its next token with
 /// <see cref="OperationCanceledException"/> (a prompt's single batched prefill is not interrupted);
 /// the instance is then free for the next call.</para>
