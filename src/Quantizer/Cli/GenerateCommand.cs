@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
+using SagePtq.Runtime;
 using SagePtq.Runtime.Generation;
-using SagePtq.Runtime.Reference;
 
 namespace SagePtq.Quantizer.Cli;
 
@@ -39,43 +39,47 @@ internal static class GenerateCommand
                 StopAtEos = !parse.GetValue(ignoreEos),
             };
             var (reference, tokenizer, _, _) = source.Load(parse);
+            using var model = new LanguageModel(reference, tokenizer);
 
             string promptText = parse.GetValue(prompt)!;
-            TextGeneration generation;
-            try { generation = new TextGeneration(reference, tokenizer, promptText, options); }
+            IEnumerable<GenerationUpdate> updates;
+            try { updates = model.Stream(promptText, options, context.Cancellation); }
             catch (ArgumentException e) { throw new UsageException(e.Message); }
 
             bool asJson = parse.GetValue(json);
             var clock = Stopwatch.StartNew();
             var text = new System.Text.StringBuilder();
+            GenerationSummary? summary = null;
             if (!asJson) context.Output.Write(promptText);
-            foreach (string piece in generation.Stream(context.Cancellation))
+            foreach (var update in updates)
             {
-                text.Append(piece);
-                if (!asJson)
+                summary ??= update.Summary;
+                text.Append(update.Text);
+                if (!asJson && update.Text.Length > 0)
                 {
-                    context.Output.Write(piece);
+                    context.Output.Write(update.Text);
                     context.Output.Flush();
                 }
             }
             double seconds = clock.Elapsed.TotalSeconds;
+            int generated = summary!.GeneratedTokenCount;
             if (asJson)
             {
                 CliOptions.WriteJson(context.Output, new
                 {
                     prompt = promptText,
                     text = text.ToString(),
-                    promptTokens = generation.PromptIds.Count,
-                    generatedTokens = generation.GeneratedIds.Count,
-                    ids = generation.GeneratedIds,
-                    finishReason = generation.FinishReason.ToString(),
+                    promptTokens = summary.PromptTokenCount,
+                    generatedTokens = generated,
+                    ids = summary.GeneratedIds,
+                    finishReason = summary.FinishReason.ToString(),
                     seconds,
                 });
             }
             else
             {
                 context.Output.WriteLine();
-                context.Error.WriteLine($"[{generation.GeneratedIds.Count} tokens in {seconds:F2} s, {generation.GeneratedIds.Count / Math.Max(seconds, 1e-9):F1} tok/s, ended by {generation.FinishReason}]");
+                context.Error.WriteLine($"[{generated} tokens in {seconds:F2} s, {generated / Math.Max(seconds, 1e-9):F1} tok/s, ended by {summary.FinishReason}]");
             }
             return SagePtqCli.Success;
         });
