@@ -22,6 +22,7 @@ public static class SagePtqCli
         InspectCommand.Create(context),
         GenerateCommand.Create(context),
         TokenizeCommand.Create(context),
+        SynthCommand.Create(context),
     };
 
     /// <summary>Runs one command line, writing results to <paramref name="output"/> and errors and progress to <paramref name="error"/>.</summary>
