@@ -44,6 +44,22 @@ internal static unsafe class FloatRowKernel
                 {
                     int n = Math.Min(Chunk, cols - c0);
                     // A short tile repeats its last row; the repeated sums are computed and dropped.
+                    if (isHalf && tokens == 1 && Avx2.IsSupported && Fma.IsSupported)
+                    {
+                        // One input (generation): convert in registers instead of through the buffer.
+                        int last = r0 + tileRows - 1;
+                        var h0 = (ushort*)(weights + ((long)r0 * cols + c0) * 2);
+                        var h1 = (ushort*)(weights + ((long)Math.Min(r0 + 1, last) * cols + c0) * 2);
+                        var h2 = (ushort*)(weights + ((long)Math.Min(r0 + 2, last) * cols + c0) * 2);
+                        var h3 = (ushort*)(weights + ((long)last * cols + c0) * 2);
+                        Dot4Half(h0, h1, h2, h3, input + c0, n, out float s0, out float s1, out float s2, out float s3);
+                        float* o = outBase + r0;
+                        o[0] += s0;
+                        if (tileRows > 1) o[1] += s1;
+                        if (tileRows > 2) o[2] += s2;
+                        if (tileRows > 3) o[3] += s3;
+                        continue;
+                    }
                     float* w0 = RowChunk(0), w1 = RowChunk(1), w2 = RowChunk(2), w3 = RowChunk(3);
                     for (int t = 0; t < tokens; t++)
                     {
@@ -102,6 +118,48 @@ internal static unsafe class FloatRowKernel
             float xc = x[c];
             s0 += w0[c] * xc; s1 += w1[c] * xc; s2 += w2[c] * xc; s3 += w3[c] * xc;
         }
+    }
+
+    /// <summary><see cref="Dot4"/> over FP16 rows, converting eight halves at a time in registers (AVX2 + FMA only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4Half(ushort* w0, ushort* w1, ushort* w2, ushort* w3, float* x, int n, out float s0, out float s1, out float s2, out float s3)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        int c = 0;
+        for (; c <= n - 8; c += 8)
+        {
+            var xv = Avx.LoadVector256(x + c);
+            a0 = Fma.MultiplyAdd(HalfToSingle(w0 + c), xv, a0);
+            a1 = Fma.MultiplyAdd(HalfToSingle(w1 + c), xv, a1);
+            a2 = Fma.MultiplyAdd(HalfToSingle(w2 + c), xv, a2);
+            a3 = Fma.MultiplyAdd(HalfToSingle(w3 + c), xv, a3);
+        }
+        s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        for (; c < n; c++)
+        {
+            float xc = x[c];
+            s0 += (float)BitConverter.UInt16BitsToHalf(w0[c]) * xc;
+            s1 += (float)BitConverter.UInt16BitsToHalf(w1[c]) * xc;
+            s2 += (float)BitConverter.UInt16BitsToHalf(w2[c]) * xc;
+            s3 += (float)BitConverter.UInt16BitsToHalf(w3[c]) * xc;
+        }
+    }
+
+    /// <summary>
+    /// Eight FP16 values to FP32, exactly: the magnitude bits shifted into a float's place are the value
+    /// scaled by 2⁻¹¹², for normal and subnormal halves alike, so one multiply by 2¹¹² rebiases them;
+    /// infinities and NaNs (exponent 31) get the float's all-ones exponent instead; the sign is put back last.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> HalfToSingle(ushort* halves)
+    {
+        var h = Avx2.ConvertToVector256Int32(halves).AsUInt32();
+        var magnitude = Avx2.ShiftLeftLogical(h & Vector256.Create(0x7FFFu), 13);
+        var finite = magnitude.AsSingle() * Vector256.Create(0x77800000u).AsSingle();   // 2^112
+        var special = (magnitude | Vector256.Create(0x7F800000u)).AsSingle();
+        var isSpecial = Avx2.CompareEqual(h & Vector256.Create(0x7C00u), Vector256.Create(0x7C00u)).AsSingle();
+        var value = Avx.BlendVariable(finite, special, isSpecial);
+        return (value.AsUInt32() | Avx2.ShiftLeftLogical(h & Vector256.Create(0x8000u), 16)).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SagePtq.Runtime.Cpu;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Packing.Layouts;
@@ -168,5 +169,48 @@ public sealed class FloatCpuLinearTests
         Assert.Throws<InvalidDataException>(() => CpuLinears.Open(pack.Pack, "norm", 1));
         Assert.Throws<KeyNotFoundException>(() => CpuLinears.Open(pack.Pack, "tokenizer.json", 1));
         Assert.Throws<InvalidDataException>(() => HalfCpuLinear.FromLinear(pack.Pack, "uniform4", 1));
+    }
+}
+
+public sealed class HalfConversionTests
+{
+    [Fact]
+    public unsafe void RegisterConversionIsExactForEveryHalf()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;   // the conversion is the AVX2 path's; other machines never run it
+        var bits = new ushort[8];
+        var converted = new float[8];
+        for (int start = 0; start < 65536; start += 8)
+        {
+            for (int i = 0; i < 8; i++) bits[i] = (ushort)(start + i);
+            fixed (ushort* h = bits) FloatRowKernel.HalfToSingle(h).CopyTo(converted);
+            for (int i = 0; i < 8; i++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf(bits[i]);
+                if (float.IsNaN(expected)) Assert.True(float.IsNaN(converted[i]), $"0x{bits[i]:X4}");
+                else Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(converted[i]), $"0x{bits[i]:X4}: {converted[i]} vs {expected}");
+            }
+        }
+    }
+
+    [Fact]
+    public void OneHotProductsReturnEachWeightExactly()
+    {
+        // Subnormals, zeros of both signs, the largest half and ordinary values: a one-hot input must give the weight back bit for bit.
+        const int rows = 5, cols = 24;
+        var special = new[] { 0f, -0f, 6e-8f, -3e-6f, 65504f, -65504f, 1f, -0.333f, 6.1e-5f };
+        var random = new Random(11);
+        var weights = Enumerable.Range(0, rows * cols).Select(i => i < special.Length ? special[i] : (float)(random.NextDouble() * 20 - 10)).ToArray();
+        using var pack = CpuTestPack.Write(new Dictionary<string, LinearPayload> { ["lin"] = F16Layout.Encode(weights, rows, cols).Payload });
+        using var linear = HalfCpuLinear.FromLinear(pack.Pack, "lin", 1);
+        var x = new float[cols];
+        var y = new float[rows];
+        for (int c = 0; c < cols; c++)
+        {
+            Array.Clear(x);
+            x[c] = 1;
+            linear.MultiplyAll(x, 1, y);
+            for (int r = 0; r < rows; r++) Assert.Equal(pack.Dense["lin"][r * cols + c], y[r]);
+        }
     }
 }
