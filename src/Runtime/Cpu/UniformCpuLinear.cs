@@ -186,7 +186,7 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
     {
         ObjectDisposedException.ThrowIf(_q == null, this);
         CpuLinearGuards.CheckMultiply(this, output, rowStart, rowEnd);
-        bool avx2 = Avx2.IsSupported;
+        bool avx2 = Avx2.IsSupported && Fma.IsSupported;
         // Constant bit widths, so each call site folds its block kernel's branches.
         switch (_bits)
         {
@@ -200,7 +200,7 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
     internal void MultiplyWith(bool avx2, Span<float> output, int rowStart, int rowEnd)
     {
         CpuLinearGuards.CheckMultiply(this, output, rowStart, rowEnd);
-        if (avx2 && !Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2");
+        if (avx2 && !(Avx2.IsSupported && Fma.IsSupported)) throw new PlatformNotSupportedException("AVX2 and FMA");
         MultiplyRows(output, rowStart, rowEnd, _bits, avx2);
     }
 
@@ -208,7 +208,27 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
     private void MultiplyRows(Span<float> output, int rowStart, int rowEnd, int bits, bool avx2)
     {
         int tokens = PreparedTokens, rows = Rows, cols = Cols;
-        for (int r = rowStart; r < rowEnd; r++)
+        int r = rowStart;
+        if (avx2)
+        {
+            // Four rows at a time share each activation load and block-scale broadcast.
+            for (; r + 4 <= rowEnd; r += 4)
+            {
+                byte* codes = _codes + (long)r * _rowBytes;
+                for (int t = 0; t < tokens; t++)
+                {
+                    Rows4Avx2(r, codes, _q + (long)t * cols, _blockScales + (long)t * _blocks, _groupSums + (long)t * _groups, bits,
+                        out float y0, out float y1, out float y2, out float y3);
+                    for (int i = 0; i < 4; i++)
+                    {
+                        float y = i switch { 0 => y0, 1 => y1, 2 => y2, _ => y3 };
+                        for (int k = _reservedStart[r + i]; k < _reservedStart[r + i + 1]; k++) y += _reservedValue[k] * _input[(long)t * cols + _reservedColumn[k]];
+                        output[t * rows + r + i] = y;
+                    }
+                }
+            }
+        }
+        for (; r < rowEnd; r++)
         {
             byte* codes = _codes + (long)r * _rowBytes;
             // Rows outer, tokens inner: a row's codes stay in L1 across a prefill batch.
@@ -243,6 +263,44 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
             zeroTerm += scale * _zeros[slot] * groupSums[g];
         }
         return Vector256.Sum(total) - zeroTerm;
+    }
+
+    /// <summary><see cref="RowAvx2"/> for rows <paramref name="row"/>..+3 at once (same groups, consecutive code rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Rows4Avx2(int row, byte* codes, sbyte* q, float* d, float* groupSums, int bits,
+        out float y0, out float y1, out float y2, out float y3)
+    {
+        int blockBytes = UniformBlockKernels.BlockBytes(bits), rowBytes = _rowBytes, groups = _groups;
+        var t0 = Vector256<float>.Zero; var t1 = t0; var t2 = t0; var t3 = t0;
+        float z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+        for (int g = 0, b = 0, slot = row * groups; g < groups; g++, slot++)
+        {
+            var g0 = Vector256<float>.Zero; var g1 = g0; var g2 = g0; var g3 = g0;
+            for (int end = Math.Min(b + _blocksPerGroup, _blocks); b < end; b++)
+            {
+                byte* c = codes + b * blockBytes;
+                sbyte* qb = q + b * Block;
+                var db = Vector256.Create(d[b]);
+                g0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(UniformBlockKernels.ProductsAvx2(c, qb, bits)), db, g0);
+                g1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(UniformBlockKernels.ProductsAvx2(c + rowBytes, qb, bits)), db, g1);
+                g2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(UniformBlockKernels.ProductsAvx2(c + 2 * rowBytes, qb, bits)), db, g2);
+                g3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(UniformBlockKernels.ProductsAvx2(c + 3 * rowBytes, qb, bits)), db, g3);
+            }
+            float s0 = _scales[slot], s1 = _scales[slot + groups], s2 = _scales[slot + 2 * groups], s3 = _scales[slot + 3 * groups];
+            t0 = Fma.MultiplyAdd(g0, Vector256.Create(s0), t0);
+            t1 = Fma.MultiplyAdd(g1, Vector256.Create(s1), t1);
+            t2 = Fma.MultiplyAdd(g2, Vector256.Create(s2), t2);
+            t3 = Fma.MultiplyAdd(g3, Vector256.Create(s3), t3);
+            float sum = groupSums[g];
+            z0 += s0 * _zeros[slot] * sum;
+            z1 += s1 * _zeros[slot + groups] * sum;
+            z2 += s2 * _zeros[slot + 2 * groups] * sum;
+            z3 += s3 * _zeros[slot + 3 * groups] * sum;
+        }
+        y0 = Vector256.Sum(t0) - z0;
+        y1 = Vector256.Sum(t1) - z1;
+        y2 = Vector256.Sum(t2) - z2;
+        y3 = Vector256.Sum(t3) - z3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
