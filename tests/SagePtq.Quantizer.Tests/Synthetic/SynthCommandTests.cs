@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using SagePtq.Quantizer.Pipeline;
 using SagePtq.Quantizer.Synthetic;
+using SagePtq.Runtime.Cpu;
 using SagePtq.Quantizer.Tests.Cli;
 using SagePtq.Runtime.Checkpoints;
 using SagePtq.Runtime.Packing;
@@ -105,5 +107,38 @@ public sealed class SynthCommandTests
         var ids = tokenizer.Encode("Hello world, ünïcode!", addBos: false);
         Assert.Equal("Hello world, ünïcode!", tokenizer.Decode(ids));
         Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticTokenizer.Create(100));
+    }
+
+    [Fact]
+    public void CpuLinearsOpenEveryTensorOfASyntheticPack()
+    {
+        using var dir = TestAssets.NewTempDir();
+        var shape = SyntheticShape.Parse("tiny");
+        SyntheticPack.Write(dir.Path, shape, seed: 2, bits: 1.1, EmbeddingQuantization.Parse("8"));
+        using var pack = PackedModel.Open(dir.Path);
+        var weights = pack.ToLlamaWeights();
+        var random = new Random(4);
+        var x = Enumerable.Range(0, shape.Hidden).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+
+        // Sage decodes until its own kernel is registered; the 8-bit LM head runs on the uniform kernel.
+        using var query = CpuLinears.Open(pack, LlamaTensors.Layer(0, "self_attn.q_proj"), 1);
+        Assert.IsType<DecodedCpuLinear>(query);
+        using var head = CpuLinears.Open(pack, LlamaTensors.LmHead, 1);
+        Assert.IsType<UniformCpuLinear>(head);
+        foreach (var (linear, dense, tolerance) in new[] { (query, weights.Layers[0].Query, 1.0 / 2048), (head, weights.LmHead, 0.02) })
+        {
+            var y = new float[linear.Rows];
+            linear.MultiplyAll(x, 1, y);
+            for (int r = 0; r < linear.Rows; r++)
+            {
+                double expected = 0, scale = 0;
+                for (int c = 0; c < linear.Cols; c++)
+                {
+                    expected += (double)dense[r * linear.Cols + c] * x[c];
+                    scale += Math.Abs((double)dense[r * linear.Cols + c] * x[c]);
+                }
+                Assert.True(Math.Abs(y[r] - expected) <= tolerance * scale + 1e-6, $"{linear.Name} row {r}: {y[r]} vs {expected}");
+            }
+        }
     }
 }
