@@ -23,6 +23,7 @@ public static class SagePtqCli
         GenerateCommand.Create(context),
         TokenizeCommand.Create(context),
         BenchCommand.Create(context),
+        SynthCommand.Create(context),
     };
 
     /// <summary>Runs one command line, writing results to <paramref name="output"/> and errors and progress to <paramref name="error"/>.</summary>

@@ -1,27 +1,56 @@
-// SCRATCH (not committed): replaced by the unikern helper's factory at merge.
 using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Packing.Layouts;
+
 namespace SagePtq.Runtime.Cpu;
+
+/// <summary>
+/// Opens any linear of a pack with the fastest CPU kernel that reads it:
+/// <list type="bullet">
+/// <item>a linear record by its layout: <c>uniform</c> → <see cref="UniformCpuLinear"/> where it supports the
+/// variant, <c>f16</c> → <see cref="HalfCpuLinear"/>, a layout in <see cref="FastOpeners"/> → its opener;</item>
+/// <item>a 2-D float tensor (FP16 or FP32: the LM head or a tied embedding) → <see cref="HalfCpuLinear"/>;</item>
+/// <item>anything else, and any fast opener that throws <see cref="NotSupportedException"/> → <see cref="DecodedCpuLinear"/>
+/// (a decoded FP16 copy: correct, not memory-speed).</item>
+/// </list>
+/// </summary>
 public static class CpuLinears
 {
-    public static CpuLinear Open(PackedModel pack, string name, int maxTokens) => ScratchDense.Open(pack, name, maxTokens);
-}
-internal sealed class ScratchDense : CpuLinear
-{
-    private readonly float[] _w; private float[] _x = [];
-    private ScratchDense(string name, int rows, int cols, int maxTokens, float[] w) : base(name, rows, cols, maxTokens) => _w = w;
+    /// <summary>
+    /// The kernels for layouts beyond <c>uniform</c> and <c>f16</c>, by layout name. The sage kernel
+    /// (<c>SageCpuLinear</c>) is written separately: its entry is
+    /// <c>[SageLayout.LayoutName] = SageCpuLinear.Create</c>, added here when that file is merged.
+    /// Until then sage linears open as <see cref="DecodedCpuLinear"/>.
+    /// </summary>
+    private static readonly Dictionary<string, Func<PackedModel, string, int, CpuLinear>> FastOpeners = new(StringComparer.Ordinal)
+    {
+        [UniformLayout.LayoutName] = UniformCpuLinear.Create,
+        [F16Layout.LayoutName] = HalfCpuLinear.FromLinear,
+    };
+
+    /// <summary>The layouts with a kernel of their own (the rest are decoded).</summary>
+    public static IReadOnlyCollection<string> FastLayouts => FastOpeners.Keys;
+
+    /// <summary>Opens linear or 2-D float tensor <paramref name="name"/> of <paramref name="pack"/>, for up to <paramref name="maxTokens"/> inputs per product.</summary>
+    /// <exception cref="KeyNotFoundException">The pack has neither a linear nor a float tensor of that name.</exception>
+    /// <exception cref="InvalidDataException">The tensor is not 2-D, or the payload is malformed.</exception>
     public static CpuLinear Open(PackedModel pack, string name, int maxTokens)
     {
-        var rec = pack.Manifest.FindLinear(name);
-        if (rec is not null) return new ScratchDense(name, rec.Rows, rec.Cols, maxTokens, LinearLayouts.Decode(pack.GetLinear(name)));
-        var t = pack.Manifest.FindTensor(name) ?? throw new KeyNotFoundException(name);
-        return new ScratchDense(name, (int)t.Shape[0], (int)t.Shape[1], maxTokens, pack.ReadFloats(name));
+        ArgumentNullException.ThrowIfNull(pack);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 1);
+        var linear = pack.Manifest.FindLinear(name);
+        if (linear is not null)
+        {
+            if (FastOpeners.TryGetValue(linear.Layout, out var open))
+            {
+                try { return open(pack, name, maxTokens); }
+                catch (NotSupportedException) { /* a variant the fast kernel does not read: decode it */ }
+            }
+            return DecodedCpuLinear.Create(pack, name, maxTokens);
+        }
+        var tensor = pack.Manifest.FindTensor(name);
+        if (tensor is not null && tensor.DataType is PackDataType.Float16 or PackDataType.Float32)
+            return HalfCpuLinear.FromTensor(pack, name, maxTokens);
+        throw new KeyNotFoundException($"'{name}' is neither a linear nor a float tensor of {pack.PackPath}");
     }
-    public override long WeightBytes => _w.Length * 4L;
-    public override void Prepare(ReadOnlySpan<float> input, int tokens) { _x = input[..(tokens * Cols)].ToArray(); PreparedTokens = tokens; }
-    public override void Multiply(Span<float> output, int rowStart, int rowEnd)
-    {
-        for (int t = 0; t < PreparedTokens; t++) for (int r = rowStart; r < rowEnd; r++)
-            output[t * Rows + r] = System.Numerics.Tensors.TensorPrimitives.Dot(_w.AsSpan(r * Cols, Cols), _x.AsSpan(t * Cols, Cols));
-    }
-    public override void DecodeRow(int row, Span<float> destination) => _w.AsSpan(row * Cols, Cols).CopyTo(destination);
 }
