@@ -38,8 +38,8 @@ internal static class GenerateCommand
                 StopSequences = parse.GetValue(stop) ?? [],
                 StopAtEos = !parse.GetValue(ignoreEos),
             };
-            var (reference, tokenizer, _, _) = source.Load(parse);
-            using var model = new LanguageModel(reference, tokenizer);
+            var (forward, tokenizer, _, _) = source.Load(parse);
+            using var model = new LanguageModel(forward, tokenizer, forward as IDisposable);
 
             string promptText = parse.GetValue(prompt)!;
             IEnumerable<GenerationUpdate> updates;

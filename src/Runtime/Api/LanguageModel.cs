@@ -81,8 +81,8 @@ public sealed partial class LanguageModel : IDisposable
         {
             var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()),
                 Path.Combine(packDirectory, PackFormat.ManifestFileName));
-            var (model, owner) = CreateBackend(pack, options.Backend);
-            if (!ReferenceEquals(owner, pack)) pack.Dispose();
+            var (model, owner) = CreateBackend(pack, options);
+            if (owner is null) pack.Dispose(); // the backend copied what it needs
             string modelId = options.ModelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(packDirectory)));
             return new LanguageModel(model, tokenizer, owner, modelId);
         }
@@ -97,11 +97,30 @@ public sealed partial class LanguageModel : IDisposable
     /// The forward pass for <paramref name="backend"/>, and what must stay open while it runs
     /// (null when it has copied what it needs out of the pack). Further backends join here.
     /// </summary>
-    private static (ICausalLanguageModel Model, IDisposable? Owner) CreateBackend(PackedModel pack, ModelBackend backend) => backend switch
+    private static (ICausalLanguageModel Model, IDisposable? Owner) CreateBackend(PackedModel pack, LanguageModelOptions options)
     {
-        ModelBackend.Reference => (new ReferenceModel(pack.ToLlamaWeights()), null),
-        _ => throw new ArgumentOutOfRangeException(nameof(backend), backend, "not a ModelBackend"),
-    };
+        switch (options.Backend)
+        {
+            case ModelBackend.Reference:
+                return (new ReferenceModel(pack.ToLlamaWeights()), null);
+            case ModelBackend.Cpu:
+                // The model reads the mapped pack until it is disposed; disposing the model then closes the pack.
+                var cpu = new Cpu.CpuModel(pack, new Cpu.CpuModelOptions { Threads = options.Threads });
+                return (cpu, new OwnedPair(cpu, pack));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(options), options.Backend, "not a ModelBackend");
+        }
+    }
+
+    /// <summary>Disposes the forward pass, then the pack it reads.</summary>
+    private sealed class OwnedPair(IDisposable model, IDisposable pack) : IDisposable
+    {
+        public void Dispose()
+        {
+            model.Dispose();
+            pack.Dispose();
+        }
+    }
 
     /// <summary>The model's tokenizer (thread-safe).</summary>
     public Tokenizer Tokenizer { get; }
