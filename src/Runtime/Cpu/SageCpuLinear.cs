@@ -33,7 +33,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private const int Block = SignDot.BlockWeights;
 
     /// <summary>Salient rows up to this many codes are expanded on the stack in <see cref="Multiply"/>.</summary>
-    private const int StackCodes = 1024;
+    private const int StackCodes = 4096;
 
     private readonly PackedModel _pack;
     private readonly SignDotPath _path;
@@ -66,6 +66,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly float[] _d;
     private readonly float[] _blockSumTotal;
     private readonly float[] _salientInput;
+    private readonly float[] _salientOffsetSum;
     private readonly float[] _unsalientSum;
     private readonly float[] _scratch;
     private readonly int[] _blockSums;
@@ -148,6 +149,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _d = GC.AllocateUninitializedArray<float>(maxTokens * _blocks, pinned: true);
         _blockSumTotal = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _salientInput = GC.AllocateUninitializedArray<float>(maxTokens * salientCount, pinned: true);
+        _salientOffsetSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _unsalientSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _scratch = GC.AllocateUninitializedArray<float>(cols, pinned: true);
         _blockSums = GC.AllocateUninitializedArray<int>(_blocks, pinned: true);
@@ -217,6 +219,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                     salientSum += value;
                 }
             }
+            // Σ_r (code − 2^(b−1))·x'_r = Σ_r code·x'_r − 2^(b−1)·Σ_r x'_r: the second term is the same for every row.
+            _salientOffsetSum[t] = _codeOffset * salientSum;
             if (_rowOffset is not null) _unsalientSum[t] = TensorPrimitives.Sum<float>(x) - salientSum;
 
             TensorPrimitives.Multiply(x, _columnScale, x);
@@ -258,8 +262,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             throw new ArgumentException($"{tokens} outputs of {rows} need {(long)tokens * rows} values, got {output.Length}", nameof(output));
 
         int salient = _salientColumns.Length;
-        float[]? rented = salient > StackCodes ? ArrayPool<float>.Shared.Rent(salient) : null;
-        Span<float> codes = rented is null ? stackalloc float[Math.Min(salient, StackCodes)] : rented.AsSpan(0, salient);
+        byte[]? rented = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(salient + SalientCodes.BufferSlack) : null;
+        Span<byte> codeBuffer = rented is null ? stackalloc byte[Math.Min(salient, StackCodes) + SalientCodes.BufferSlack] : rented;
         byte* stage = stackalloc byte[4 * SignDot.BlockBytes];
         float* dot = stackalloc float[4];
         float* tail = stackalloc float[4];
@@ -268,6 +272,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         try
         {
             fixed (float* outBase = output)
+            fixed (byte* codeScratch = codeBuffer)
+            fixed (float* salientInput = _salientInput)
             fixed (float* d = _d)
             fixed (float* rowScale = _rowScale)
             {
@@ -307,10 +313,10 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                         for (int k = 0; k < n; k++)
                         {
                             int row = r0 + k;
-                            ExpandCodes((long)row * salient, codes);
+                            byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)row * salient, salient, _salientBits, codeScratch);
                             float scale = _salientScale![row];
                             for (int t = 0; t < tokens; t++)
-                                outBase[(nint)t * rows + row] += scale * TensorPrimitives.Dot(codes, _salientInput.AsSpan(t * salient, salient));
+                                outBase[(nint)t * rows + row] += scale * (SalientCodes.Dot(codes, salientInput + (nint)t * salient, salient) - _salientOffsetSum[t]);
                         }
                     }
                 }
@@ -318,20 +324,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         }
         finally
         {
-            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
         }
-    }
-
-    /// <summary>Salient codes <paramref name="first"/>.. as centred values code − 2^(b−1).</summary>
-    private void ExpandCodes(long first, Span<float> destination)
-    {
-        if (_salientBits == 8)
-        {
-            byte* source = _codes + first;
-            for (int r = 0; r < destination.Length; r++) destination[r] = source[r] - _codeOffset;
-            return;
-        }
-        for (int r = 0; r < destination.Length; r++) destination[r] = Code(first + r) - _codeOffset;
     }
 
     /// <summary>Code <paramref name="index"/> of the LSB-first b-bit stream (b ≤ 8 spans at most two bytes).</summary>

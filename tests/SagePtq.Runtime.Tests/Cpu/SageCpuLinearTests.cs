@@ -269,9 +269,10 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
             double sal = 0, salAbs = 0;
             for (int r = 0; r < salient; r++)
             {
-                double term = (e.SalientCodes[i * salient + r] - half) * (double)rotated[e.SalientColumns[r]];
-                sal += term;
-                salAbs += Math.Abs(term);
+                int code = e.SalientCodes[i * salient + r];
+                sal += (code - half) * (double)rotated[e.SalientColumns[r]];
+                // The kernel forms Σ code·x' and 2^(b−1)·Σ x' apart, so their sizes set its rounding.
+                salAbs += (code + half) * Math.Abs((double)rotated[e.SalientColumns[r]]);
             }
             double scale = salient > 0 ? (double)(float)e.SalientScales![i] : 0;
             double mu = e.RowOffsets is null ? 0 : (double)(float)e.RowOffsets[i];
