@@ -26,7 +26,8 @@ internal static unsafe class SalientCodes
         if (bits == 8) return stream + first;
         if (bits == 4) return Nibbles(stream + (bit >> 3), (bit & 7) != 0, count, buffer);
         int mask = (1 << bits) - 1;
-        for (int r = 0; r < count; r++, bit += bits)
+        int r = Groups(stream + (bit >> 3), streamBytes - (bit >> 3), (int)(bit & 7), count, bits, buffer);
+        for (bit += (long)r * bits; r < count; r++, bit += bits)
         {
             long at = bit >> 3;
             int word = stream[at];
@@ -34,6 +35,30 @@ internal static unsafe class SalientCodes
             buffer[r] = (byte)(word >> (int)(bit & 7) & mask);
         }
         return buffer;
+    }
+
+    /// <summary>
+    /// Eight codes at a time: they span exactly b bytes, so every group starts at the same bit offset
+    /// <paramref name="shift"/> of its first byte, and one 8-byte read (kept inside the stream) holds all of them
+    /// (shift + 8b ≤ 63; a little-endian read, as the whole pack format assumes). Returns how many codes it wrote.
+    /// </summary>
+    private static int Groups(byte* source, long available, int shift, int count, int bits, byte* buffer)
+    {
+        ulong mask = (1UL << bits) - 1;
+        int r = 0;
+        for (long at = 0; r + 8 <= count && at + 8 <= available; r += 8, at += bits)
+        {
+            ulong w = Unsafe.ReadUnaligned<ulong>(source + at) >> shift;
+            buffer[r] = (byte)(w & mask);
+            buffer[r + 1] = (byte)(w >> bits & mask);
+            buffer[r + 2] = (byte)(w >> 2 * bits & mask);
+            buffer[r + 3] = (byte)(w >> 3 * bits & mask);
+            buffer[r + 4] = (byte)(w >> 4 * bits & mask);
+            buffer[r + 5] = (byte)(w >> 5 * bits & mask);
+            buffer[r + 6] = (byte)(w >> 6 * bits & mask);
+            buffer[r + 7] = (byte)(w >> 7 * bits & mask);
+        }
+        return r;
     }
 
     /// <summary>4-bit codes: byte k holds code 2k in its low and 2k + 1 in its high nibble.</summary>
