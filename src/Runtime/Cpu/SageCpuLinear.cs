@@ -206,7 +206,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         for (int t = 0; t < tokens; t++)
         {
             input.Slice(t * cols, cols).CopyTo(x);
-            if (_rotationSigns is not null) RandomizedHadamard.Forward(x, _rotationSigns);
+            if (_rotationSigns is not null) FastHadamard.Forward(x, _rotationSigns);
 
             float salientSum = 0;
             if (salient > 0)
