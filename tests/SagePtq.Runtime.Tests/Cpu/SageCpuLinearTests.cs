@@ -99,6 +99,13 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
         for (int start = 0; start < e.Rows; start += 2 * linear.RowGranularity)
             linear.Multiply(pieces, start, Math.Min(e.Rows, start + 2 * linear.RowGranularity));
         Assert.Equal(batch, pieces);
+
+        // The same ranges on several threads at once (Multiply shares only read-only state).
+        var parallel = new float[5 * e.Rows];
+        int tiles = (e.Rows + linear.RowGranularity - 1) / linear.RowGranularity;
+        Parallel.For(0, tiles, tile =>
+            linear.Multiply(parallel, tile * linear.RowGranularity, Math.Min(e.Rows, (tile + 1) * linear.RowGranularity)));
+        Assert.Equal(batch, parallel);
     }
 
     [Theory]
@@ -109,6 +116,8 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
         var w = new float[e.Rows * e.Cols];
         SageLayout.Decode(e, w);
         using var linear = SageCpuLinear.Create(fixture.Pack, caseName, 1);
+        Assert.Equal(fixture.Pack.Manifest.FindLinear(caseName)!.Sections.Sum(s => s.Length), linear.WeightBytes);
+        Assert.Equal((e.Rows, e.Cols), (linear.Rows, linear.Cols));
         var row = new float[e.Cols];
         for (int i = 0; i < e.Rows; i++)
         {
