@@ -191,7 +191,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     public override long WeightBytes => _weightBytes;
 
     /// <summary>The instruction set this instance runs.</summary>
-    internal SignDotPath Path => _path;
+    internal SignDotPath KernelPath => _path;
 
     /// <inheritdoc />
     public override void Prepare(ReadOnlySpan<float> input, int tokens)
@@ -262,8 +262,11 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             throw new ArgumentException($"{tokens} outputs of {rows} need {(long)tokens * rows} values, got {output.Length}", nameof(output));
 
         int salient = _salientColumns.Length;
-        byte[]? rented = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(salient + SalientCodes.BufferSlack) : null;
-        Span<byte> codeBuffer = rented is null ? stackalloc byte[Math.Min(salient, StackCodes) + SalientCodes.BufferSlack] : rented;
+        int codeStride = salient + SalientCodes.BufferSlack;
+        byte[]? rented = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(4 * codeStride) : null;
+        Span<byte> codeBuffer = rented is null ? stackalloc byte[4 * (Math.Min(salient, StackCodes) + SalientCodes.BufferSlack)] : rented;
+        byte** codeRows = stackalloc byte*[4];
+        float* salientDot = stackalloc float[4];
         byte* stage = stackalloc byte[4 * SignDot.BlockBytes];
         float* dot = stackalloc float[4];
         float* tail = stackalloc float[4];
@@ -310,13 +313,15 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                     }
                     if (salient > 0)
                     {
-                        for (int k = 0; k < n; k++)
+                        for (int k = 0; k < 4; k++)
+                            codeRows[k] = k < n
+                                ? SalientCodes.Expand(_codes, _codeBytes, (long)(r0 + k) * salient, salient, _salientBits, codeScratch + k * codeStride)
+                                : codeRows[k - 1];
+                        for (int t = 0; t < tokens; t++)
                         {
-                            int row = r0 + k;
-                            byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)row * salient, salient, _salientBits, codeScratch);
-                            float scale = _salientScale![row];
-                            for (int t = 0; t < tokens; t++)
-                                outBase[(nint)t * rows + row] += scale * (SalientCodes.Dot(codes, salientInput + (nint)t * salient, salient) - _salientOffsetSum[t]);
+                            SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], salientInput + (nint)t * salient, salient, salientDot);
+                            float* y = outBase + (nint)t * rows + r0;
+                            for (int k = 0; k < n; k++) y[k] += _salientScale![r0 + k] * (salientDot[k] - _salientOffsetSum[t]);
                         }
                     }
                 }

@@ -43,9 +43,19 @@ public sealed unsafe class SalientCodesTests
             var x = Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
             double expected = 0, magnitude = 0;
             for (int r = 0; r < count; r++) { expected += codes[r] * (double)x[r]; magnitude += Math.Abs(codes[r] * (double)x[r]); }
-            fixed (byte* c = codes)
-            fixed (float* px = x)
+            var four = new float[4];
+            var reversed = codes.Reverse().ToArray();
+            fixed (byte* c = codes, rc = reversed)
+            fixed (float* px = x, pf = four)
+            {
                 Assert.True(Math.Abs(SalientCodes.Dot(c, px, count) - expected) <= 1e-6 * magnitude, $"count {count}");
+                SalientCodes.Dot4(c, rc, c, c, px, count, pf);
+                double reversedExpected = 0;
+                for (int r = 0; r < count; r++) reversedExpected += reversed[r] * (double)x[r];
+                Assert.True(Math.Abs(four[0] - expected) <= 1e-6 * magnitude, $"count {count}");
+                Assert.True(Math.Abs(four[1] - reversedExpected) <= 1e-6 * 255 * x.Sum(v => Math.Abs(v)), $"count {count}");
+                Assert.Equal(four[0], four[2]);
+            }
         }
     }
 }
