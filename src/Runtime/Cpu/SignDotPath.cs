@@ -35,11 +35,38 @@ internal static class SignDotPaths
         _ => false,
     };
 
-    /// <summary>The path the product code takes: 512-bit first (64 weights per operation), then VNNI, AVX2, portable.</summary>
+    /// <summary>
+    /// The path the product code takes: 512-bit first (64 weights per operation), then VNNI, AVX2, portable;
+    /// the first that is supported and passes <see cref="SelfCheck"/> (a guard for instruction sets the test
+    /// machines may lack).
+    /// </summary>
     public static SignDotPath Best { get; } =
-        IsSupported(SignDotPath.Avx512) ? SignDotPath.Avx512
-        : IsSupported(SignDotPath.AvxVnni) ? SignDotPath.AvxVnni
-        : IsSupported(SignDotPath.Avx2) ? SignDotPath.Avx2
-        : IsSupported(SignDotPath.Vector128) ? SignDotPath.Vector128
-        : SignDotPath.Scalar;
+        new[] { SignDotPath.Avx512, SignDotPath.AvxVnni, SignDotPath.Avx2, SignDotPath.Vector128 }
+            .FirstOrDefault(p => IsSupported(p) && SelfCheck(p), SignDotPath.Scalar);
+
+    /// <summary>
+    /// Whether <paramref name="path"/> gives the reference's exact integer block sums on a small fixed problem
+    /// (4 rows × 3 blocks, so the 512-bit path's odd block is included): with d the b-th unit vector the float
+    /// result is block b's integer sum.
+    /// </summary>
+    internal static unsafe bool SelfCheck(SignDotPath path)
+    {
+        const int blocks = 3;
+        byte* signs = stackalloc byte[4 * blocks * SignDot.BlockBytes];
+        sbyte* q = stackalloc sbyte[blocks * SignDot.BlockWeights];
+        float* d = stackalloc float[blocks];
+        float* result = stackalloc float[4];
+        uint state = 0x9E3779B9;
+        for (int i = 0; i < 4 * blocks * SignDot.BlockBytes; i++) signs[i] = (byte)(state = state * 1664525 + 1013904223);
+        for (int i = 0; i < blocks * SignDot.BlockWeights; i++) q[i] = (sbyte)((state = state * 1664525 + 1013904223) % 255 - 127);
+        int stride = blocks * SignDot.BlockBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            for (int k = 0; k < blocks; k++) d[k] = k == b ? 1 : 0;
+            SignDot.Dot4(path, signs, signs + stride, signs + 2 * stride, signs + 3 * stride, q, d, blocks, result);
+            for (int r = 0; r < 4; r++)
+                if (result[r] != SignDot.BlockDotReference(signs + r * stride + b * SignDot.BlockBytes, q + b * SignDot.BlockWeights)) return false;
+        }
+        return true;
+    }
 }

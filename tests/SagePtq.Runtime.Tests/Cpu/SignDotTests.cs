@@ -25,6 +25,11 @@ public sealed unsafe class SignDotTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(SupportedPaths))]
+    public void EverySupportedPathPassesTheStartupSelfCheck(string pathName) =>
+        Assert.True(SignDotPaths.SelfCheck(Enum.Parse<SignDotPath>(pathName)));
+
+    [Theory]
+    [MemberData(nameof(SupportedPaths))]
     public void BlockIntegerDotsAreExact(string pathName)
     {
         var path = Enum.Parse<SignDotPath>(pathName);
