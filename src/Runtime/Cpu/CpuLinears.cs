@@ -16,13 +16,12 @@ namespace SagePtq.Runtime.Cpu;
 public static class CpuLinears
 {
     /// <summary>
-    /// The kernels for layouts beyond <c>uniform</c> and <c>f16</c>, by layout name. The sage kernel
-    /// (<c>SageCpuLinear</c>) is written separately: its entry is
-    /// <c>[SageLayout.LayoutName] = SageCpuLinear.Create</c>, added here when that file is merged.
-    /// Until then sage linears open as <see cref="DecodedCpuLinear"/>.
+    /// The layouts with a kernel of their own, by layout name; an opener throws
+    /// <see cref="NotSupportedException"/> for variants of its layout it does not read.
     /// </summary>
     private static readonly Dictionary<string, Func<PackedModel, string, int, CpuLinear>> FastOpeners = new(StringComparer.Ordinal)
     {
+        [SageLayout.LayoutName] = SageCpuLinear.Create,
         [UniformLayout.LayoutName] = UniformCpuLinear.Create,
         [F16Layout.LayoutName] = HalfCpuLinear.FromLinear,
     };
