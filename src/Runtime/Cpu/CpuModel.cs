@@ -165,12 +165,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(positions);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, ContextLength);
-        for (int layer = 0; layer < Config.NumLayers; layer++)
-            for (int p = 0; p < positions; p++)
-            {
-                _cache.Key(layer, p).Clear();
-                _cache.Value(layer, p).Clear();
-            }
+        _cache.Clear(positions);
         CachedPositions = positions;
     }
 
@@ -245,8 +240,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             var key = b.Key.AsSpan(t * c.KeyValueDim, c.KeyValueDim);
             for (int head = 0; head < c.NumKeyValueHeads; head++)
                 _rope.Apply(key.Slice(head * c.HeadDim, c.HeadDim), start + t);
-            TensorPrimitives.ConvertToHalf(key, _cache.Key(layer, start + t));
-            TensorPrimitives.ConvertToHalf(b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim), _cache.Value(layer, start + t));
+            _cache.Store(layer, start + t, key, b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim));
         }
 
         // attended = softmax(q·kᵀ/√d + causal mask)·v; x = x + o_proj(attended)

@@ -78,7 +78,7 @@ internal static unsafe class FloatRowKernel
                         if (!isHalf) return (float*)source;
                         if (i >= tileRows) return converted + (tileRows - 1) * Chunk;
                         float* destination = converted + i * Chunk;
-                        TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(source, n), new Span<float>(destination, n));
+                        HalfConversion.ToSingle(new ReadOnlySpan<Half>(source, n), new Span<float>(destination, n));
                         return destination;
                     }
                 }
@@ -90,7 +90,7 @@ internal static unsafe class FloatRowKernel
     public static void DecodeRow(byte* weights, bool isHalf, int cols, int row, Span<float> destination)
     {
         if (destination.Length < cols) throw new ArgumentException($"destination holds {destination.Length} values, the row has {cols}", nameof(destination));
-        if (isHalf) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(weights + (long)row * cols * 2, cols), destination);
+        if (isHalf) HalfConversion.ToSingle(new ReadOnlySpan<Half>(weights + (long)row * cols * 2, cols), destination);
         else new ReadOnlySpan<float>(weights + (long)row * cols * 4, cols).CopyTo(destination);
     }
 
@@ -129,10 +129,10 @@ internal static unsafe class FloatRowKernel
         for (; c <= n - 8; c += 8)
         {
             var xv = Avx.LoadVector256(x + c);
-            a0 = Fma.MultiplyAdd(HalfToSingle(w0 + c), xv, a0);
-            a1 = Fma.MultiplyAdd(HalfToSingle(w1 + c), xv, a1);
-            a2 = Fma.MultiplyAdd(HalfToSingle(w2 + c), xv, a2);
-            a3 = Fma.MultiplyAdd(HalfToSingle(w3 + c), xv, a3);
+            a0 = Fma.MultiplyAdd(HalfConversion.ToSingle8(w0 + c), xv, a0);
+            a1 = Fma.MultiplyAdd(HalfConversion.ToSingle8(w1 + c), xv, a1);
+            a2 = Fma.MultiplyAdd(HalfConversion.ToSingle8(w2 + c), xv, a2);
+            a3 = Fma.MultiplyAdd(HalfConversion.ToSingle8(w3 + c), xv, a3);
         }
         s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
         for (; c < n; c++)
@@ -145,22 +145,6 @@ internal static unsafe class FloatRowKernel
         }
     }
 
-    /// <summary>
-    /// Eight FP16 values to FP32, exactly: the magnitude bits shifted into a float's place are the value
-    /// scaled by 2⁻¹¹², for normal and subnormal halves alike, so one multiply by 2¹¹² rebiases them;
-    /// infinities and NaNs (exponent 31) get the float's all-ones exponent instead; the sign is put back last.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> HalfToSingle(ushort* halves)
-    {
-        var h = Avx2.ConvertToVector256Int32(halves).AsUInt32();
-        var magnitude = Avx2.ShiftLeftLogical(h & Vector256.Create(0x7FFFu), 13);
-        var finite = magnitude.AsSingle() * Vector256.Create(0x77800000u).AsSingle();   // 2^112
-        var special = (magnitude | Vector256.Create(0x7F800000u)).AsSingle();
-        var isSpecial = Avx2.CompareEqual(h & Vector256.Create(0x7C00u), Vector256.Create(0x7C00u)).AsSingle();
-        var value = Avx.BlendVariable(finite, special, isSpecial);
-        return (value.AsUInt32() | Avx2.ShiftLeftLogical(h & Vector256.Create(0x8000u), 16)).AsSingle();
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>

@@ -1,37 +1,65 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using SagePtq.Runtime.Checkpoints;
 
 namespace SagePtq.Runtime.Cpu;
 
 /// <summary>
-/// Keys and values of every layer in FP16, [layer][position × kvDim], in one native block reserved for the
-/// whole context but touched only as positions are written: the operating system commits pages on first
-/// write, so resident memory grows with the context actually used (2 bytes × 2 × layers × kvDim per
-/// position; LLaMA-2-7B: 0.5 MiB a position, 1 GiB at 2048). FP16 halves the memory and the bandwidth of
-/// long-context attention against FP32 at an error far below the int8 activations'.
+/// Keys and values of every layer in FP16, laid out [layer][keys, values][kvHead][position × headDim] so that
+/// one head's keys (or values) for positions 0..n−1 are one contiguous run, converted to FP32 in a single call.
+/// One native block is reserved for the whole context but touched only as positions are written: the
+/// operating system commits pages on first write, so resident memory grows with the context actually used
+/// (2 bytes × 2 × layers × kvDim per position; LLaMA-2-7B: 0.5 MiB a position, 1 GiB at 2048). FP16 halves
+/// the memory and the bandwidth of long-context attention against FP32, at an error far below the int8
+/// activations'.
 /// </summary>
 internal sealed unsafe class HalfKeyValueCache : IDisposable
 {
     private readonly Half* _data;
-    private readonly int _kvDim;
-    private readonly long _layerStride;
+    private readonly int _layers, _heads, _headDim;
+    private readonly long _headStride, _layerStride;
 
     public HalfKeyValueCache(ModelConfig config, int positions)
     {
-        _kvDim = config.KeyValueDim;
+        _layers = config.NumLayers;
+        _heads = config.NumKeyValueHeads;
+        _headDim = config.HeadDim;
         Positions = positions;
-        _layerStride = (long)positions * _kvDim * 2;
-        _data = (Half*)NativeMemory.Alloc((nuint)(_layerStride * config.NumLayers), (nuint)sizeof(Half));
+        _headStride = (long)positions * _headDim;
+        _layerStride = 2 * _heads * _headStride;
+        _data = (Half*)NativeMemory.Alloc((nuint)(_layerStride * _layers), (nuint)sizeof(Half));
     }
 
     /// <summary>Positions the cache can hold.</summary>
     public int Positions { get; }
 
-    /// <summary>The keys of position <paramref name="position"/> (all KV heads).</summary>
-    public Span<Half> Key(int layer, int position) => new(_data + layer * _layerStride + (long)position * _kvDim, _kvDim);
+    /// <summary>Head <paramref name="kvHead"/>'s keys of positions 0..<paramref name="count"/>−1, [count × headDim].</summary>
+    public Span<Half> Keys(int layer, int kvHead, int count) => new(_data + layer * _layerStride + kvHead * _headStride, count * _headDim);
 
-    /// <summary>The values of position <paramref name="position"/> (all KV heads).</summary>
-    public Span<Half> Value(int layer, int position) => new(_data + layer * _layerStride + ((long)Positions + position) * _kvDim, _kvDim);
+    /// <summary>Head <paramref name="kvHead"/>'s values of positions 0..<paramref name="count"/>−1, [count × headDim].</summary>
+    public Span<Half> Values(int layer, int kvHead, int count) => new(_data + layer * _layerStride + (_heads + kvHead) * _headStride, count * _headDim);
+
+    /// <summary>Stores one position's keys and values (all heads, [kvDim] each) as FP16.</summary>
+    public void Store(int layer, int position, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
+    {
+        int at = position * _headDim;
+        for (int head = 0; head < _heads; head++)
+        {
+            TensorPrimitives.ConvertToHalf(keys.Slice(head * _headDim, _headDim), Keys(layer, head, position + 1)[at..]);
+            TensorPrimitives.ConvertToHalf(values.Slice(head * _headDim, _headDim), Values(layer, head, position + 1)[at..]);
+        }
+    }
+
+    /// <summary>Zeroes positions 0..<paramref name="count"/>−1 of every layer (benchmarks).</summary>
+    public void Clear(int count)
+    {
+        for (int layer = 0; layer < _layers; layer++)
+            for (int head = 0; head < _heads; head++)
+            {
+                Keys(layer, head, count).Clear();
+                Values(layer, head, count).Clear();
+            }
+    }
 
     public void Dispose() => NativeMemory.Free(_data);
 }

@@ -174,6 +174,32 @@ public sealed class FloatCpuLinearTests
 
 public sealed class HalfConversionTests
 {
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(64)]
+    [InlineData(77)]
+    public unsafe void Span_conversion_dot_and_multiply_add_follow_the_scalar_definition(int length)
+    {
+        var random = new Random(length);
+        var h = Enumerable.Range(0, length).Select(_ => (Half)(random.NextDouble() * 8 - 4)).ToArray();
+        var x = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var converted = new float[length];
+        HalfConversion.ToSingle(h, converted);
+        Assert.Equal(h.Select(v => (float)v).ToArray(), converted);
+
+        double expectedDot = 0, scale = 0;
+        for (int i = 0; i < length; i++) { expectedDot += (double)x[i] * (float)h[i]; scale += Math.Abs((double)x[i] * (float)h[i]); }
+        var y = (float[])x.Clone();
+        fixed (float* px = x, py = y)
+        fixed (Half* ph = h)
+        {
+            Assert.InRange(HalfConversion.Dot(px, ph, length), expectedDot - 1e-6 * scale - 1e-7, expectedDot + 1e-6 * scale + 1e-7);
+            HalfConversion.MultiplyAdd(ph, 0.5f, py, length);
+        }
+        for (int i = 0; i < length; i++) Assert.Equal(MathF.FusedMultiplyAdd((float)h[i], 0.5f, x[i]), y[i], 1e-6f);
+    }
+
     [Fact]
     public unsafe void RegisterConversionIsExactForEveryHalf()
     {
@@ -183,7 +209,7 @@ public sealed class HalfConversionTests
         for (int start = 0; start < 65536; start += 8)
         {
             for (int i = 0; i < 8; i++) bits[i] = (ushort)(start + i);
-            fixed (ushort* h = bits) FloatRowKernel.HalfToSingle(h).CopyTo(converted);
+            fixed (ushort* h = bits) HalfConversion.ToSingle8(h).CopyTo(converted);
             for (int i = 0; i < 8; i++)
             {
                 float expected = (float)BitConverter.UInt16BitsToHalf(bits[i]);
