@@ -14,6 +14,9 @@ namespace SagePtq.Quantizer.Cli;
 /// </summary>
 internal static class BenchCommand
 {
+    /// <summary>How long the model runs untimed before the measured repetitions.</summary>
+    private const double WarmUpSeconds = 3;
+
     public static Command Create(CliContext context)
     {
         var pack = new Option<string>("--pack") { Description = "A pack folder (model.sagepack + model.manifest.json).", Required = true };
@@ -72,9 +75,22 @@ internal static class BenchCommand
             using var pool = new WorkerPool(model.Threads);
             using var stream = new StreamingRead((long)parse.GetValue(bandwidthMib) << 20);
 
-            // One untimed round warms caches, the JIT and the page mappings.
-            DecodeTimer.Prefill(model, ids);
-            DecodeTimer.Decode(model, prompt, Math.Min(tokens, 8), ids[^1]);
+            // Untimed rounds first: the page mappings, the caches and the JIT's optimized code (tiered
+            // compilation replaces the first, quick code of hot methods only after they have run a while).
+            var warmUp = Stopwatch.StartNew();
+            do
+            {
+                DecodeTimer.Prefill(model, ids);
+                for (int i = 0; i < tokens && warmUp.Elapsed.TotalSeconds < WarmUpSeconds; i += 8)
+                    DecodeTimer.Decode(model, prompt + i, Math.Min(8, tokens - i), ids[^1]);
+            }
+            while (warmUp.Elapsed.TotalSeconds < WarmUpSeconds);
+            if (reference is not null)
+            {
+                reference.Reset();
+                reference.Prefill(ids);
+                DecodeTimer.Decode(reference, prompt, Math.Min(tokens, 16), ids[^1]);
+            }
             stream.Measure(pool);
 
             var promptRates = new List<double>();

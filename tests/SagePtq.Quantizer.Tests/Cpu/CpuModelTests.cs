@@ -122,16 +122,45 @@ public sealed class CpuModelTests(Fp16SageLm7mPack fp16, ITestOutputHelper outpu
     }
 }
 
-/// <summary><c>sageptq eval --backend cpu</c> agrees with the reference path on the same pack.</summary>
-public sealed class CpuEvalTests(Fp16SageLm7mPack fp16) : IClassFixture<Fp16SageLm7mPack>
+/// <summary>The embedded sagelm-7m quantized data-free with <c>sage</c> and 4-bit embeddings: every decoder linear on the sign-plane kernel, the LM head on the uniform one.</summary>
+public sealed class SageSageLm7mPack : IDisposable
 {
-    [Fact]
-    public void Cpu_backend_perplexity_is_within_half_a_percent_of_the_reference()
+    private readonly TempDir _dir = TestAssets.NewTempDir();
+
+    public SageSageLm7mPack()
     {
-        string[] common = ["eval", "--pack", fp16.Path, "--text", EmbeddingsOptionTests.Excerpt, "--seq", "128", "--max-windows", "6", "--json"];
+        var r = CliRunner.Run("quantize", "--model", TestAssets.EmbeddedModel, "--method", "sage", "--embeddings", "4", "--out", Path);
+        Assert.True(r.ExitCode == 0, r.Error);
+    }
+
+    public string Path => _dir.Path;
+
+    public void Dispose() => _dir.Dispose();
+}
+
+/// <summary><c>sageptq eval --backend cpu</c> agrees with the reference path on the same pack.</summary>
+public sealed class CpuEvalTests(Fp16SageLm7mPack fp16, SageSageLm7mPack sage, ITestOutputHelper output)
+    : IClassFixture<Fp16SageLm7mPack>, IClassFixture<SageSageLm7mPack>
+{
+    [Theory]
+    [InlineData("fp16")]
+    [InlineData("sage")]
+    public void Cpu_backend_perplexity_is_within_half_a_percent_of_the_reference(string pack)
+    {
+        string dir = pack == "fp16" ? fp16.Path : sage.Path;
+        string[] common = ["eval", "--pack", dir, "--text", EmbeddingsOptionTests.Excerpt, "--seq", "128", "--max-windows", "8", "--json"];
         double reference = EmbeddingsOptionTests.Perplexity(CliRunner.Run(common));
         double cpu = EmbeddingsOptionTests.Perplexity(CliRunner.Run([.. common, "--backend", "cpu"]));
+        output.WriteLine($"{pack}: reference {reference:F3}, cpu {cpu:F3} ({cpu / reference - 1:P3})");
         Assert.InRange(cpu / reference, 0.995, 1.005);
+    }
+
+    [Fact]
+    public void A_sage_pack_runs_on_the_sign_plane_and_uniform_kernels()
+    {
+        using var model = CpuModel.Open(sage.Path);
+        Assert.All(model.Linears.Where(l => l.Name.StartsWith("model.layers.", StringComparison.Ordinal)), l => Assert.IsType<SageCpuLinear>(l));
+        Assert.All(model.Linears.Where(l => !l.Name.StartsWith("model.layers.", StringComparison.Ordinal)), l => Assert.IsType<UniformCpuLinear>(l));
     }
 
     [Fact]
