@@ -11,7 +11,7 @@ internal static class EvalCommand
 {
     public static Command Create(CliContext context)
     {
-        var source = new ModelSource();
+        var source = new ModelSource(defaultPackBackend: "reference");
         var textFile = new Option<string>("--text") { Description = "UTF-8 text; documents separated by a blank line, each prefixed with BOS.", Required = true };
         var seq = new Option<int>("--seq") { Description = "Tokens per window.", DefaultValueFactory = _ => Perplexity.DefaultWindowLength }.WithRange(2, 1 << 20);
         var maxWindows = new Option<int?>("--max-windows") { Description = "Evaluate only the first N windows (default: all)." };

@@ -10,7 +10,7 @@ internal static class GenerateCommand
 {
     public static Command Create(CliContext context)
     {
-        var source = new ModelSource();
+        var source = new ModelSource(defaultPackBackend: "cpu");
         var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true };
         var defaults = new GenerationOptions();
         var maxTokens = new Option<int>("--max-tokens") { Description = "New tokens at most.", DefaultValueFactory = _ => 64 }.WithRange(0, 1 << 20);

@@ -9,11 +9,12 @@ namespace SagePtq.Quantizer.Cli;
 
 /// <summary>
 /// The model a verb runs: a pack (<c>--pack DIR</c>) or the unquantized checkpoint (<c>--fp --model DIR</c>);
-/// exactly one must be given. A pack runs on <c>--backend reference</c> (dequantized into the FP32
-/// reference forward pass, the default: the measuring stick of DESIGN.md §4) or <c>--backend cpu</c> (the
-/// packed-weight kernels, <see cref="CpuModel"/>).
+/// exactly one must be given. A pack runs on <c>--backend cpu</c> (the packed-weight kernels,
+/// <see cref="CpuModel"/>) or <c>--backend reference</c> (dequantized into the FP32 reference forward pass,
+/// the measuring stick of DESIGN.md §4); each verb says which is its default for packs. A checkpoint always
+/// runs on the reference.
 /// </summary>
-internal sealed class ModelSource
+internal sealed class ModelSource(string defaultPackBackend)
 {
     private readonly Option<bool> _fp = new("--fp") { Description = "Run the unquantized checkpoint given by --model." };
     private readonly Option<string> _model = CliOptions.ModelDir(required: false);
@@ -21,8 +22,7 @@ internal sealed class ModelSource
 
     private readonly Option<string> _backend = new Option<string>("--backend")
     {
-        Description = "How a pack runs: 'reference' (dequantized FP32 forward pass) or 'cpu' (packed-weight kernels).",
-        DefaultValueFactory = _ => "reference",
+        Description = $"How a pack runs: 'cpu' (packed-weight kernels) or 'reference' (dequantized FP32 forward pass). Default for packs: {defaultPackBackend}.",
     }.AcceptOnlyFromAmong("reference", "cpu");
     private readonly Option<int> _threads = new Option<int>("--threads") { Description = "Threads of the cpu backend (default: every core)." }.WithRange(0, 1024);
 
@@ -34,7 +34,8 @@ internal sealed class ModelSource
     {
         string? pack = parse.GetValue(_pack), model = parse.GetValue(_model);
         bool fp = parse.GetValue(_fp);
-        bool cpu = parse.GetValue(_backend) == "cpu";
+        string? backend = parse.GetValue(_backend);
+        bool cpu = (backend ?? (pack is not null ? defaultPackBackend : "reference")) == "cpu";
         if (pack is not null && (fp || model is not null))
             throw new UsageException("give either --pack DIR or --fp --model DIR, not both.");
         if (pack is not null)

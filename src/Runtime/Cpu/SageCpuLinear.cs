@@ -313,10 +313,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                     }
                     if (salient > 0)
                     {
-                        for (int k = 0; k < 4; k++)
-                            codeRows[k] = k < n
-                                ? SalientCodes.Expand(_codes, _codeBytes, (long)(r0 + k) * salient, salient, _salientBits, codeScratch + k * codeStride)
-                                : codeRows[k - 1];
+                        // The tile's rows are consecutive in the code stream: expand them in one call.
+                        byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
+                        for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
                         for (int t = 0; t < tokens; t++)
                         {
                             SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], salientInput + (nint)t * salient, salient, salientDot);
