@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SagePtq.Runtime;
 
 namespace SagePtq.Quantizer.Cli;
 
@@ -42,5 +43,17 @@ internal static class CliOptions
         string text = File.ReadAllText(path);
         if (string.IsNullOrWhiteSpace(text)) throw new Runtime.ModelFileException(path, "is empty: there is no text to read");
         return text;
+    }
+
+    /// <summary>Fails before the work, not after it, when the output folder cannot be made: its nearest existing ancestor must be a folder.</summary>
+    /// <exception cref="ModelFileException">A file sits where a folder of the path should be.</exception>
+    public static void CheckOutputFolder(string outDir)
+    {
+        var path = Path.GetFullPath(outDir);
+        while (!Directory.Exists(path))
+        {
+            if (File.Exists(path)) throw new ModelFileException(path, "is a file, so the output folder cannot be created under it");
+            path = Path.GetDirectoryName(path) ?? throw new ModelFileException(outDir, "no existing parent folder");
+        }
     }
 }

@@ -59,7 +59,7 @@ internal static class QuantizeCommand
             }
             catch (ArgumentException e) { throw new UsageException(e.Message); }
 
-            CheckOutputFolder(outDir);
+            CliOptions.CheckOutputFolder(outDir);
             using var checkpoint = Checkpoint.Open(modelDir);
             var tokenizerJson = ReadTokenizer(checkpoint.TokenizerPath);
             var tokenizer = Tokenizer.Parse(System.Text.Encoding.UTF8.GetString(tokenizerJson), checkpoint.TokenizerPath);
@@ -134,16 +134,6 @@ internal static class QuantizeCommand
         return command;
     }
 
-    /// <summary>Fails before the work, not after it, when the output folder cannot be made: its nearest existing ancestor must be a folder.</summary>
-    private static void CheckOutputFolder(string outDir)
-    {
-        var path = Path.GetFullPath(outDir);
-        while (!Directory.Exists(path))
-        {
-            if (File.Exists(path)) throw new ModelFileException(path, "is a file, so the output folder cannot be created under it");
-            path = Path.GetDirectoryName(path) ?? throw new ModelFileException(outDir, "no existing parent folder");
-        }
-    }
 
     private static byte[] ReadTokenizer(string path) =>
         File.Exists(path) ? File.ReadAllBytes(path) : throw new ModelFileException(path, "file not found: the pack embeds the model's tokenizer");

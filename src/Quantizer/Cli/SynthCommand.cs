@@ -54,7 +54,7 @@ internal static class SynthCommand
             catch (ArgumentException e) { throw new UsageException(e.Message); }
             string methodName = parse.GetValue(method)!;
             if (methodName != "sage") throw new UsageException($"--method '{methodName}': synth writes the sage layout only");
-            CheckOutputFolder(outDir);
+            CliOptions.CheckOutputFolder(outDir);
 
             ulong seedValue = parse.GetValue(seed);
             var manifest = CliProgress.Run(context, $"synth {synthetic.Name}", synthetic.Layers, layerDone =>
@@ -87,16 +87,5 @@ internal static class SynthCommand
             return SagePtqCli.Success;
         });
         return command;
-    }
-
-    /// <summary>Fails before the work when the output folder cannot be made (as quantize does): its nearest existing ancestor must be a folder.</summary>
-    private static void CheckOutputFolder(string outDir)
-    {
-        var path = Path.GetFullPath(outDir);
-        while (!Directory.Exists(path))
-        {
-            if (File.Exists(path)) throw new ModelFileException(path, "is a file, so the output folder cannot be created under it");
-            path = Path.GetDirectoryName(path) ?? throw new ModelFileException(outDir, "no existing parent folder");
-        }
     }
 }
