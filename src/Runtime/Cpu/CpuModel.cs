@@ -70,11 +70,11 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     private bool _disposed;
 
     /// <summary>Opens the pack in <paramref name="packDirectory"/> and runs it on the CPU; disposing the model closes the pack.</summary>
-    /// <exception cref="ModelFileException">The pack is missing, altered, or of another format version.</exception>
+    /// <exception cref="ModelFileException">The pack is missing, altered, of another format version, or does not hold the model its manifest describes.</exception>
     public static CpuModel Open(string packDirectory, CpuModelOptions? options = null)
     {
         var pack = PackedModel.Open(packDirectory);
-        try { return new CpuModel(pack, options, CpuLinears.Open, ownsPack: true); }
+        try { return new CpuModel(pack, options, ownsPack: true); }
         catch
         {
             pack.Dispose();
@@ -83,11 +83,12 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     }
 
     /// <summary>Runs an open pack; the pack must outlive the model.</summary>
-    public CpuModel(PackedModel pack, CpuModelOptions? options = null) : this(pack, options, CpuLinears.Open, ownsPack: false)
+    /// <exception cref="ModelFileException">A tensor the forward pass needs is missing or has the wrong shape.</exception>
+    public CpuModel(PackedModel pack, CpuModelOptions? options = null) : this(pack, options, ownsPack: false)
     {
     }
 
-    internal CpuModel(PackedModel pack, CpuModelOptions? options, Func<PackedModel, string, int, CpuLinear> openLinear, bool ownsPack)
+    private CpuModel(PackedModel pack, CpuModelOptions? options, bool ownsPack)
     {
         ArgumentNullException.ThrowIfNull(pack);
         options ??= new CpuModelOptions();
@@ -95,41 +96,44 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         _ownsPack = ownsPack;
         var c = Config;
         _batch = options.BatchSize;
-        int context = Math.Min(options.ContextLength ?? c.MaxPositionEmbeddings, c.MaxPositionEmbeddings);
-        ContextLength = context;
+        ContextLength = Math.Min(options.ContextLength ?? c.MaxPositionEmbeddings, c.MaxPositionEmbeddings);
 
         var opened = new List<CpuLinear>();
-        CpuLinear Open(string name, int maxTokens)
+        CpuLinear Open(string name, long[] shape, int maxTokens)
         {
-            var linear = openLinear(pack, name, maxTokens);
+            var linear = CpuLinears.Open(pack, name, maxTokens);
             opened.Add(linear);
+            if (linear.Rows != shape[0] || linear.Cols != shape[1])
+                throw new ModelFileException(pack.PackPath, $"{name} is [{linear.Rows}, {linear.Cols}], the architecture needs [{shape[0]}, {shape[1]}]");
             return linear;
         }
         try
         {
-            _embedding = Open(LlamaTensors.Embedding, 1);
-            _lmHead = c.TieWordEmbeddings ? Open(LlamaTensors.Embedding, _batch) : Open(LlamaTensors.LmHead, _batch);
+            long[] vocabByHidden = [c.VocabSize, c.HiddenSize];
+            _embedding = Open(LlamaTensors.Embedding, vocabByHidden, 1);
+            _lmHead = Open(c.TieWordEmbeddings ? LlamaTensors.Embedding : LlamaTensors.LmHead, vocabByHidden, _batch);
             _layers = new CpuLayer[c.NumLayers];
             for (int i = 0; i < c.NumLayers; i++)
             {
-                CpuLinear Part(string part) => Open(LlamaTensors.Layer(i, part), _batch);
+                CpuLinear Part(string part) => Open(LlamaTensors.Layer(i, part), LlamaTensors.LayerShape(c, part), _batch);
                 _layers[i] = new CpuLayer(
                     ReadNorm(LlamaTensors.Layer(i, "input_layernorm")),
                     Part("self_attn.q_proj"), Part("self_attn.k_proj"), Part("self_attn.v_proj"), Part("self_attn.o_proj"),
                     ReadNorm(LlamaTensors.Layer(i, "post_attention_layernorm")),
                     Part("mlp.gate_proj"), Part("mlp.up_proj"), Part("mlp.down_proj"));
             }
+            _finalNorm = ReadNorm(LlamaTensors.FinalNorm);
         }
-        catch
+        catch (Exception e) when (e is KeyNotFoundException or InvalidDataException or ModelFileException)
         {
             foreach (var linear in opened) linear.Dispose();
-            throw;
+            if (e is ModelFileException) throw;
+            throw new ModelFileException(pack.PackPath, e.Message, e);
         }
         Linears = opened;
-        _finalNorm = ReadNorm(LlamaTensors.FinalNorm);
         _pool = new WorkerPool(options.Threads);
-        _cache = new HalfKeyValueCache(c, context);
-        _rope = new RotaryEmbedding(c.HeadDim, context, c.RopeTheta);
+        _cache = new HalfKeyValueCache(c, ContextLength);
+        _rope = new RotaryEmbedding(c.HeadDim, ContextLength, c.RopeTheta);
         _attention = new CpuAttention(c, _cache);
         _buffers = new Buffers(_batch, c);
         _nextLogits = new float[c.VocabSize];
@@ -277,8 +281,12 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
 
     private float[] ReadNorm(string name)
     {
-        try { return _pack.ReadFloats(name); }
+        float[] weight;
+        try { weight = _pack.ReadFloats(name); }
         catch (KeyNotFoundException) { throw new ModelFileException(_pack.PackPath, $"has no float tensor {name}, which the forward pass needs"); }
+        if (weight.Length != Config.HiddenSize)
+            throw new ModelFileException(_pack.PackPath, $"{name} has {weight.Length} values, the architecture needs {Config.HiddenSize}");
+        return weight;
     }
 
     public void Dispose()
