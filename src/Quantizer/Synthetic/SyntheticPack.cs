@@ -17,8 +17,8 @@ namespace SagePtq.Quantizer.Synthetic;
 /// checkpoint on hand has (LLaMA-2-7B). Every decoder linear uses the <c>sage</c> layout exactly as the
 /// sage quantizer writes it by default: whole salient columns at 4 bits, column groups (K = 4, one group
 /// id byte per column), scale mode 1 (row scale × group scale), no offsets, no rotation, salient columns
-/// as many as the storage-bit budget allows (default <see cref="SageOptions.Bits"/>, at most 10 % of the
-/// columns). Norms, embedding and LM head are FP16 float tensors, or uniform 8/4-bit like
+/// as many as the storage-bit budget allows (default <see cref="SageOptions.Bits"/>, at most
+/// <see cref="SageOptions.MaxSalientRatio"/> of the columns). Norms, embedding and LM head are FP16 float tensors, or uniform 8/4-bit like
 /// <c>quantize --embeddings</c>. The manifest's method is <see cref="MethodName"/> so that the pack is
 /// never taken for a quantized model. Same shape, seed and options: byte-identical pack.
 /// </summary>
@@ -34,7 +34,7 @@ public static class SyntheticPack
     public const int SalientBits = 4;
 
     /// <summary>Most salient columns, as a fraction of the columns (the sage quantizer's default cap).</summary>
-    public const double MaxSalientRatio = 0.10;
+    public static double MaxSalientRatio { get; } = new SageOptions().MaxSalientRatio;
 
     /// <summary>Mean |w| of the binary part and the standard deviation of the float tensors: LLaMA-2-7B magnitudes.</summary>
     private const float WeightScale = 0.015f, FloatStd = 0.02f;
