@@ -50,10 +50,12 @@ internal static class GenerateCommand
             var clock = Stopwatch.StartNew();
             var text = new System.Text.StringBuilder();
             GenerationSummary? summary = null;
+            double? firstText = null; // the prompt's batch and the JIT's first compilations come before it
             if (!asJson) context.Output.Write(promptText);
             foreach (var update in updates)
             {
                 summary ??= update.Summary;
+                if (update.Text.Length > 0) firstText ??= clock.Elapsed.TotalSeconds;
                 text.Append(update.Text);
                 if (!asJson && update.Text.Length > 0)
                 {
@@ -74,12 +76,16 @@ internal static class GenerateCommand
                     ids = summary.GeneratedIds,
                     finishReason = summary.FinishReason.ToString(),
                     seconds,
+                    firstTextSeconds = firstText,
                 });
             }
             else
             {
                 context.Output.WriteLine();
-                context.Error.WriteLine($"[{generated} tokens in {seconds:F2} s, {generated / Math.Max(seconds, 1e-9):F1} tok/s, ended by {summary.FinishReason}]");
+                string after = firstText is double first && generated > 1 && seconds > first
+                    ? $": first text after {first:F2} s, then {(generated - 1) / (seconds - first):F1} tok/s"
+                    : $", {generated / Math.Max(seconds, 1e-9):F1} tok/s";
+                context.Error.WriteLine($"[{generated} tokens in {seconds:F2} s{after}; ended by {summary.FinishReason}]");
             }
             return SagePtqCli.Success;
         });
