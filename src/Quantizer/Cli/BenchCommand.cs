@@ -41,7 +41,9 @@ internal static class BenchCommand
             int prompt = parse.GetValue(promptTokens), tokens = parse.GetValue(decodeTokens), reps = parse.GetValue(repeat);
             int? fill = parse.GetValue(contextLength);
 
-            using var model = CpuModel.Open(dir, new CpuModelOptions { Threads = parse.GetValue(threads) });
+            // One open pack serves the model, the manifest figures and the reference weights.
+            using var packed = PackedModel.Open(dir);
+            using var model = new CpuModel(packed, new CpuModelOptions { Threads = parse.GetValue(threads) });
             var config = model.Config;
             if (prompt + tokens > model.ContextLength)
                 throw new UsageException($"--prompt {prompt} plus --tokens {tokens} is longer than the model's {model.ContextLength} positions.");
@@ -65,13 +67,8 @@ internal static class BenchCommand
                 contextResident = Process.GetCurrentProcess().WorkingSet64;
             }
 
-            string? referenceSkipped = parse.GetValue(noReference) ? "--no-reference" : FitsInMemory(dir);
-            ReferenceModel? reference = null;
-            if (referenceSkipped is null)
-            {
-                using var packed = PackedModel.Open(dir);
-                reference = new ReferenceModel(packed.ToLlamaWeights());
-            }
+            string? referenceSkipped = parse.GetValue(noReference) ? "--no-reference" : FitsInMemory(packed.Manifest);
+            var reference = referenceSkipped is null ? new ReferenceModel(packed.ToLlamaWeights()) : null;
             using var pool = new WorkerPool(model.Threads);
             using var stream = new StreamingRead((long)parse.GetValue(bandwidthMib) << 20);
 
@@ -123,7 +120,7 @@ internal static class BenchCommand
             var result = new
             {
                 pack = Path.GetFullPath(dir),
-                method = PackMethod(dir),
+                method = packed.Manifest.Method,
                 backend = "cpu",
                 threads = model.Threads,
                 kernels,
@@ -170,17 +167,9 @@ internal static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    private static string PackMethod(string dir)
-    {
-        using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
-        return packed.Manifest.Method;
-    }
-
     /// <summary>Null when the FP32 reference weights fit comfortably in memory, else why the reference is skipped.</summary>
-    private static string? FitsInMemory(string dir)
+    private static string? FitsInMemory(PackManifest m)
     {
-        using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
-        var m = packed.Manifest;
         long weights = m.Linears.Sum(l => l.WeightCount) + m.Tensors.Where(t => t.DataType != PackDataType.Bytes).Sum(t => t.ElementCount);
         long fp32 = 4 * weights;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;

@@ -45,12 +45,16 @@ internal sealed class ModelSource(string defaultPackBackend)
             {
                 var tokenizer = Tokenizer.Parse(System.Text.Encoding.UTF8.GetString(packed.ReadTokenizerJson()), Path.Combine(pack, PackFormat.ManifestFileName));
                 string label = $"{packed.Manifest.Method} pack";
-                if (cpu) return (CpuModel.Open(pack, new CpuModelOptions { Threads = parse.GetValue(_threads) }), tokenizer, $"{label} on cpu", pack);
-                return (new ReferenceModel(packed.ToLlamaWeights()), tokenizer, label, pack);
+                // The cpu model reads the mapped pack until it is disposed, and closes it then.
+                if (cpu) return (new CpuModel(packed, new CpuModelOptions { Threads = parse.GetValue(_threads) }, ownsPack: true), tokenizer, $"{label} on cpu", pack);
+                var reference = new ReferenceModel(packed.ToLlamaWeights());
+                packed.Dispose();
+                return (reference, tokenizer, label, pack);
             }
-            finally
+            catch
             {
                 packed.Dispose();
+                throw;
             }
         }
         if (cpu) throw new UsageException("--backend cpu runs packs: give --pack DIR (quantize the checkpoint with --method fp16 to run it unquantized).");

@@ -88,7 +88,8 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
     }
 
-    private CpuModel(PackedModel pack, CpuModelOptions? options, bool ownsPack)
+    /// <summary>Runs an open pack; with <paramref name="ownsPack"/> disposing the model closes it.</summary>
+    internal CpuModel(PackedModel pack, CpuModelOptions? options, bool ownsPack)
     {
         ArgumentNullException.ThrowIfNull(pack);
         options ??= new CpuModelOptions();
