@@ -48,3 +48,12 @@ public sealed class ClangFactAttribute : FactAttribute
         if (Clang.CxxCompiler is null || Clang.CudaCompiler is null) Skip = Clang.Missing;
     }
 }
+
+/// <summary>A theory that needs clang-14; skipped with a message when it is absent.</summary>
+public sealed class ClangTheoryAttribute : TheoryAttribute
+{
+    public ClangTheoryAttribute()
+    {
+        if (Clang.CxxCompiler is null || Clang.CudaCompiler is null) Skip = Clang.Missing;
+    }
+}
