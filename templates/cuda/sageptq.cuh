@@ -549,6 +549,14 @@ __device__ __forceinline__ void gemv(const LinearArgs args) {
 #endif
 }
 
+/// The same kernel as the generator instantiates it for a Rotated linear: the manifest's parameters in ordinal
+/// key order are flags, groups, rotate_seed_hi, rotate_seed_lo, salient_bits, salient_count, scale_mode. The
+/// seed only matters to sage::prepare (the activation side), so the gemv ignores it.
+template <int ROWS, int COLS, int FLAGS, int GROUPS, int ROTATE_SEED_HI, int ROTATE_SEED_LO, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+__device__ __forceinline__ void gemv(const LinearArgs args) {
+    gemv<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args);
+}
+
 }  // namespace sage
 
 // ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ public sealed class SyntaxTests
     [
         [256, 256, 0, 1, 4, 0, 0], [256, 256, 0, 3, 4, 5, 1], [4096, 11008, 0, 3, 4, 120, 1], [17, 300, 15, 4, 8, 40, 2],
         [64, 704, 1, 2, 3, 9, 0], [64, 100, 2, 5, 2, 0, 1], [1, 32, 12, 255, 8, 32, 2],
+        // Rotated linears carry rotate_seed_hi and rotate_seed_lo between groups and salient_bits (ordinal key order).
+        [256, 256, 8, 3, -1234567, 987654321, 4, 5, 1], [17, 300, 15, 4, 0, -1, 8, 40, 2],
     ];
 
     private static readonly int[][] UniformSets = [[64, 256, 2, 128], [17, 300, 3, 100], [704, 256, 4, 32], [256, 1408, 8, 1408]];
