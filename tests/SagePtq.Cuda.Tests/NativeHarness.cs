@@ -19,7 +19,7 @@ internal sealed class NativeHarness : IDisposable
         File.WriteAllText(file, source);
         var (exitCode, output) = Clang.Run(compiler,
         [
-            "-x", "c++", "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
+            "-x", "c++", "-std=c++17", "-O0", "-shared", "-fPIC", "-Wall", "-Werror",
             "-include", Path.Combine(Clang.TemplateDir, "host_prelude.h"), "-I", Clang.TemplateDir, "-o", library, file,
         ]);
         if (exitCode != 0) throw new InvalidOperationException($"clang++-14 failed on the harness:\n{output}");

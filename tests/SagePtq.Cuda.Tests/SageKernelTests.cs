@@ -164,7 +164,7 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
                 for (int r = 0; r < e.SalientColumns.Length; r++) salient[e.SalientColumns[r]] = e.SalientCodes[i * e.SalientColumns.Length + r];
             double rowScale = e.ScaleMode == 1 ? (float)e.RowScales![i] : 1.0;
             double mu = e.RowOffsets is null ? 0 : (float)e.RowOffsets[i];
-            double t = salient.Count > 0 || e.SalientScales is not null ? (e.SalientScales is null ? 0 : (float)e.SalientScales[i]) : 0;
+            double t = e.SalientScales is null ? 0 : (float)e.SalientScales[i];
             for (int j = 0; j < cols; j++)
             {
                 if (salient.TryGetValue(j, out int code))
