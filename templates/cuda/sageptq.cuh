@@ -316,6 +316,12 @@ struct Shape {
     static constexpr int Blocks = (COLS + 255) / 256;                 // activation blocks
     static constexpr int TailWeights = COLS - FullBlocks * 256;
     static constexpr int TailBytes = (TailWeights + 7) / 8;
+    // Sign rows of a multiple of 16 bytes (COLS % 128 == 0, all LLaMA shapes) are read 16 bytes per lane, two
+    // lanes per 32-byte block, so a warp pass covers 16 blocks = 512 contiguous bytes; other rows 4 bytes per
+    // lane, eight lanes per block.
+    static constexpr int LanesPerBlock = Stride % 16 == 0 ? 2 : 8;
+    static constexpr int WordsPerLane = 8 / LanesPerBlock;
+    static constexpr int BlocksPerPass = 32 / LanesPerBlock;
     static constexpr bool PerWeightSalient = (FLAGS & SalientPerWeight) != 0;
     static constexpr bool PerWeightGroups = (FLAGS & GroupPerWeight) != 0;
     // Scale folded into the activation (v_j = c_g(j)·x'_j), as the CPU kernel does: one α factor per row.
@@ -402,16 +408,33 @@ SAGEPTQ_HD void prepare(const LinearArgs& args, const float* x, uint64_t seed, f
     totals[3] = 0;
 }
 
-/// Σ_{j in block} [sign_ij = +]·q_j for one full 256-weight block and one lane's share of it: lane l of 32
-/// reads 32-bit word (l mod 8) of the block's 32 bytes, i.e. bytes 4w..4w+3, and plane p of that word,
-/// (word >> p) & 0x01010101, is the 0/1 signs of weights 32p + 4w .. +3, lined up with one int of codes:
-/// one dp4a per 4 weights. Lanes 8·k..8·k+7 share a block, so the caller gives each lane its block.
+/// Σ [sign = +]·q over the 32 weights that 32-bit word w (bytes 4w..4w+3) of a full block's 32 sign bytes
+/// covers: plane p of the word, (word >> p) & 0x01010101, is the 0/1 signs of weights 32p + 4w .. +3, lined
+/// up with one int of codes, so one dp4a per 4 weights.
 SAGEPTQ_HD int plane_word_dot(uint32_t word, const int8_t* blockCodes, int w) {
     int dot = 0;
     for (int p = 0; p < 8; p++) {
         int bits = (int)((word >> p) & 0x01010101u);
         dot = dot4(bits, (int)load_u32(blockCodes + 32 * p + 4 * w), dot);
     }
+    return dot;
+}
+
+/// Lane `sub` of the LANES lanes sharing a full block: words sub·W .. sub·W + W − 1 of its 32 bytes
+/// (W = 8 / LANES), fetched in one 16-byte load on the GPU when W = 4 and the address allows it.
+template <int LANES>
+SAGEPTQ_HD int lane_block_dot(const uint8_t* blockSigns, const int8_t* blockCodes, int sub) {
+    constexpr int W = 8 / LANES;
+    uint32_t words[W];
+#if defined(__CUDA_ARCH__)
+    if (W == 4 && ((uint64_t)blockSigns & 15) == 0) {
+        uint4 v = *(const uint4*)(blockSigns + 16 * sub);
+        words[0] = v.x; words[1 % W] = v.y; words[2 % W] = v.z; words[3 % W] = v.w;
+    } else
+#endif
+    for (int k = 0; k < W; k++) words[k] = load_u32(blockSigns + 4 * (sub * W + k));
+    int dot = 0;
+    for (int k = 0; k < W; k++) dot += plane_word_dot(words[k], blockCodes, sub * W + k);
     return dot;
 }
 
@@ -432,15 +455,14 @@ SAGEPTQ_HD int tail_dot(const uint8_t* tailSigns, const int8_t* tailCodes, int l
 }
 
 /// Σ_lanes block_dot(row, b, lane) = Σ_{j∈b} [sign_ij = +]·q_j exactly: the integer core, exposed for tests.
-/// Full blocks: lane l takes words l, l + 32, ... of the row that fall in block b (8 words per block).
+/// Full blocks: the block's LanesPerBlock lanes, as row_partial deals them out.
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 SAGEPTQ_HD int block_dot(const LinearArgs& args, const int8_t* codes, int row, int b, int lane) {
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
     const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
     if (b >= S::FullBlocks) return tail_dot<COLS>(signs + S::FullBlocks * 32, codes + S::FullBlocks * 256, lane);
-    if (lane >= 8) return 0;
-    uint32_t word = load_u32(signs + 32 * b + 4 * lane);
-    return plane_word_dot(word, codes + 256 * b, lane);
+    if (lane >= S::LanesPerBlock) return 0;
+    return lane_block_dot<S::LanesPerBlock>(signs + 32 * b, codes + 256 * b, lane);
 }
 
 /// α_ij of an unsalient weight in the unfolded modes (scale mode 2 or per-weight groups).
@@ -469,12 +491,11 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
     float offset = (FLAGS & RowOffsets) ? read_half(at(args, S::RowOffsetsAt), row) : 0.0f;
     float part = 0;
     if (S::Folded) {
-        // Full blocks, four per warp pass: lane l takes word l mod 8 of block 4·pass + l / 8.
+        // Full blocks, BlocksPerPass per warp pass: lane l takes share l mod LanesPerBlock of block
+        // BlocksPerPass·pass + l / LanesPerBlock; consecutive lanes read consecutive bytes of the row.
         const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
-        for (int b = lane / 8; b < S::FullBlocks; b += 4) {
-            uint32_t word = load_u32(signs + 32 * b + 4 * (lane % 8));
-            part += scales[b] * (float)plane_word_dot(word, codes + 256 * b, lane % 8);
-        }
+        for (int b = lane / S::LanesPerBlock; b < S::FullBlocks; b += S::BlocksPerPass)
+            part += scales[b] * (float)lane_block_dot<S::LanesPerBlock>(signs + 32 * b, codes + 256 * b, lane % S::LanesPerBlock);
         if (S::TailWeights > 0)
             part += scales[S::FullBlocks] * (float)tail_dot<COLS>(signs + S::FullBlocks * 32, codes + S::FullBlocks * 256, lane);
         part = rowScale * 2.0f * part;
@@ -522,7 +543,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
 
 /// The kernel: one warp per output row (rows strided over the grid), grid.y = token. The token's codes
 /// and block scales are staged once per CTA in shared memory (≤ 12 KB for 11008 columns) and every warp
-/// reads them there; sign words come from global memory once, 4 bytes per lane per block pass.
+/// reads them there; sign bytes come from global memory once, 16 bytes per lane per pass (4 on odd shapes).
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 __device__ __forceinline__ void gemv(const LinearArgs args) {
 #if defined(__CUDA_ARCH__)
