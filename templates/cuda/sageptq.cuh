@@ -341,34 +341,62 @@ struct Shape {
     static constexpr int SectionCount = SALIENT_COUNT > 0 ? SalientScales + 1 : SalientStart;
 };
 
-/// The 64-bit SplitMix64 step (RandomizedHadamard's sign source).
-SAGEPTQ_HD uint64_t splitmix64(uint64_t& state) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+/// Draw k of SplitMix64 from `seed`, directly: its state after k + 1 steps is seed + (k + 1)·γ, so every
+/// thread can make its own word of RandomizedHadamard's sign stream.
+SAGEPTQ_HD uint64_t sign_word(uint64_t seed, int k) {
+    uint64_t z = seed + (uint64_t)(k + 1) * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-/// x' = H_b(D x) in place (RandomizedHadamard.Forward): signs from the seed, butterflies h = 1, 2, ... in the
-/// same order, then one multiply by (float)(1/√b): the CPU's exact float operations.
-SAGEPTQ_HD void rotate(float* x, int cols, uint64_t seed) {
-    uint64_t state = seed, word = 0;
-    for (int j = 0; j < cols; j++) {
-        if (j % 64 == 0) word = splitmix64(state);
-        if ((word >> (j % 64)) & 1) x[j] = x[j] * -1.0f;
-    }
-    int b = cols & -cols;
-    float norm = (float)(1.0 / square_root((double)b));
-    for (int start = 0; start < cols; start += b)
-        for (int h = 1; h < b; h <<= 1)
-            for (int i = 0; i < b; i += h << 1)
-                for (int j = i; j < i + h; j++) {
-                    float p = x[start + j], q = x[start + j + h];
-                    x[start + j] = p + q;
-                    x[start + j + h] = p - q;
-                }
-    for (int j = 0; j < cols; j++) x[j] *= norm;
+/// Butterfly p (of cols / 2) of the stage with span h of the blockwise Walsh–Hadamard transform (block b =
+/// the largest power of two dividing cols): (x_i, x_{i+h}) → (x_i + x_{i+h}, x_i − x_{i+h}). The pairs of a
+/// stage are disjoint and each output is the same two-operand float operation as in RandomizedHadamard, so
+/// any order within a stage, or threads side by side, gives the CPU's bits.
+SAGEPTQ_HD void butterfly(float* x, int cols, int h, int p) {
+    int b = cols & -cols, start = p / (b / 2) * b, r = p % (b / 2);
+    int i = start + r / h * 2 * h + r % h;
+    float u = x[i], v = x[i + h];
+    x[i] = u + v;
+    x[i + h] = u - v;
 }
+
+/// The steps of sage::prepare, each a function of one element so that the host loops them in order and a CTA
+/// runs each across its threads with a barrier between steps (sage::prepare_activation).
+template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+struct PrepareSteps {
+    typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
+    static constexpr int Block = COLS & -COLS;
+
+    /// x'_j = D_j·x_j (RandomizedHadamard.Forward's first step), or x_j unrotated.
+    static SAGEPTQ_HD void sign(const float* x, float* rotated, uint64_t seed, int j) {
+        bool negative = (FLAGS & Rotated) && ((sign_word(seed, j / 64) >> (j % 64)) & 1);
+        rotated[j] = negative ? x[j] * -1.0f : x[j];
+    }
+
+    /// The last step of the rotation: one multiply by (float)(1/√b).
+    static SAGEPTQ_HD void normalize(float* rotated, int j) {
+        rotated[j] *= (float)(1.0 / square_root((double)Block));
+    }
+
+    /// v_j = c_g(j)·x'_j when the scale folds into the activation (scale modes 0/1, column groups), else x'_j.
+    static SAGEPTQ_HD void fold(const void* const* sections, const float* rotated, float* work, int j) {
+        if (S::Folded) {
+            int g = GROUPS > 1 ? ((const uint8_t*)sections[S::GroupIds < 0 ? 0 : S::GroupIds])[j] : 0;
+            work[j] = rotated[j] * read_half(sections[S::GroupScales], g);
+        } else {
+            work[j] = rotated[j];
+        }
+    }
+
+    /// Column mode: salient column r takes no part in the binary product (v = 0); returns x' there.
+    static SAGEPTQ_HD float clear_salient(const void* const* sections, const float* rotated, float* work, int r) {
+        int column = read_u16((const uint8_t*)sections[S::SalientIndices < 0 ? 0 : S::SalientIndices] + 2 * r);
+        work[column] = 0;
+        return rotated[column];
+    }
+};
 
 /// Prepares one token's activation for a sage linear (SageCpuLinear.Prepare, on one thread): x' = rotated x
 /// (written to `rotated`), v_j = c_g(j)·x'_j when the scale folds into the activation (else x'_j), 0 at
@@ -379,23 +407,18 @@ template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIE
 SAGEPTQ_HD void prepare(const LinearArgs& args, const float* x, uint64_t seed, float* rotated, float* work,
                         int8_t* codes, float* scales, int32_t* sums, float* totals) {
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
-    for (int j = 0; j < COLS; j++) rotated[j] = x[j];
-    if (FLAGS & Rotated) rotate(rotated, COLS, seed);
+    typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
+    for (int j = 0; j < COLS; j++) Step::sign(x, rotated, seed, j);
+    if (FLAGS & Rotated) {
+        for (int h = 1; h < Step::Block; h <<= 1)
+            for (int p = 0; p < COLS / 2; p++) butterfly(rotated, COLS, h, p);
+        for (int j = 0; j < COLS; j++) Step::normalize(rotated, j);
+    }
     float salientSum = 0, sum = 0;
     for (int j = 0; j < COLS; j++) sum += rotated[j];
-    for (int j = 0; j < COLS; j++) {
-        float scale = 1.0f;
-        if (S::Folded) scale = read_half(at(args, S::GroupScales), GROUPS > 1 ? ((const uint8_t*)at(args, S::GroupIds))[j] : 0);
-        work[j] = S::Folded ? rotated[j] * scale : rotated[j];
-    }
-    if (SALIENT_COUNT > 0 && !S::PerWeightSalient) {
-        const uint8_t* columns = (const uint8_t*)at(args, S::SalientIndices);
-        for (int r = 0; r < SALIENT_COUNT; r++) {
-            int column = read_u16(columns + 2 * r);
-            salientSum += rotated[column];
-            work[column] = 0;
-        }
-    }
+    for (int j = 0; j < COLS; j++) Step::fold(args.sections, rotated, work, j);
+    if (SALIENT_COUNT > 0 && !S::PerWeightSalient)
+        for (int r = 0; r < SALIENT_COUNT; r++) salientSum += Step::clear_salient(args.sections, rotated, work, r);
     float total = 0;
     for (int b = 0; b < S::Blocks; b++) {
         int start = b * 256, length = COLS - start < 256 ? COLS - start : 256;
@@ -406,6 +429,69 @@ SAGEPTQ_HD void prepare(const LinearArgs& args, const float* x, uint64_t seed, f
     totals[1] = (float)(1 << (SALIENT_BITS - 1)) * salientSum;
     totals[2] = S::PerWeightSalient ? sum : sum - salientSum;
     totals[3] = 0;
+}
+
+/// sage::prepare on the GPU, one CTA per token (grid = tokens, SAGEPTQ_THREADS threads): the same element
+/// steps spread over the threads with a barrier after each (global writes are visible to the CTA after
+/// __syncthreads), the quantization one warp per block. Codes, scales, sums, x' and totals[0] come out
+/// bit-identical to the host version; totals[1..2] are float sums in another order (rounding-level
+/// differences). Arguments: the linear's sections as in LinearArgs, x (tokens × COLS), rotated = the
+/// LinearArgs input, work (tokens × COLS scratch), codes/scales/sums/totals = the LinearArgs activation.
+struct PrepareArgs {
+    const void* sections[SAGEPTQ_MAX_SECTIONS];
+    const float* x;
+    float* rotated;
+    float* work;
+    int8_t* codes;
+    float* scales;
+    int32_t* sums;
+    float* totals;
+    uint64_t seed;
+};
+
+template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+__device__ __forceinline__ void prepare_activation(const PrepareArgs args) {
+#if defined(__CUDA_ARCH__)
+    typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
+    typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
+    __shared__ float shared[SAGEPTQ_WARPS];
+    int token = blockIdx.x;
+    const float* x = args.x + (int64_t)token * COLS;
+    float* rotated = args.rotated + (int64_t)token * COLS;
+    float* work = args.work + (int64_t)token * COLS;
+    for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::sign(x, rotated, args.seed, j);
+    __syncthreads();
+    if (FLAGS & Rotated) {
+        for (int h = 1; h < Step::Block; h <<= 1) {
+            for (int p = threadIdx.x; p < COLS / 2; p += SAGEPTQ_THREADS) butterfly(rotated, COLS, h, p);
+            __syncthreads();
+        }
+        for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::normalize(rotated, j);
+        __syncthreads();
+    }
+    float sum = 0, salientSum = 0;
+    for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) { sum += rotated[j]; Step::fold(args.sections, rotated, work, j); }
+    sum = block_sum(sum, shared);
+    __syncthreads();
+    if (SALIENT_COUNT > 0 && !S::PerWeightSalient)
+        for (int r = threadIdx.x; r < SALIENT_COUNT; r += SAGEPTQ_THREADS) salientSum += Step::clear_salient(args.sections, rotated, work, r);
+    salientSum = block_sum(salientSum, shared);
+    __syncthreads();
+    int8_t* codes = args.codes + (int64_t)token * COLS;
+    float* scales = args.scales + (int64_t)token * S::Blocks;
+    int32_t* sums = args.sums + (int64_t)token * S::Blocks;
+    quantize_rows_warp(work, COLS, 256, codes, scales, sums);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float total = 0;   // in block order, as the CPU adds it
+        for (int b = 0; b < S::Blocks; b++) total += scales[b] * (float)sums[b];
+        float* totals = args.totals + 4 * token;
+        totals[0] = total;
+        totals[1] = (float)(1 << (SALIENT_BITS - 1)) * salientSum;
+        totals[2] = S::PerWeightSalient ? sum : sum - salientSum;
+        totals[3] = 0;
+    }
+#endif
 }
 
 /// Σ [sign = +]·q over the 32 weights that 32-bit word w (bytes 4w..4w+3) of a full block's 32 sign bytes

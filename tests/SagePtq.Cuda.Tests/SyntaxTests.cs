@@ -28,6 +28,7 @@ public sealed class SyntaxTests
         void Kernel(string args, string call) =>
             source.Append($"extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) kernel{n++:D2}(const sageptq::{args} args)\n{{\n    sageptq::{call}(args);\n}}\n");
         foreach (var s in SageSets) Kernel("LinearArgs", $"sage::gemv<{string.Join(", ", s)}>");
+        foreach (var s in SageSets.Where(s => s.Length == 7)) Kernel("sage::PrepareArgs", $"sage::prepare_activation<{string.Join(", ", s)}>");
         foreach (var u in UniformSets) Kernel("LinearArgs", $"uniform::gemv<{string.Join(", ", u)}>");
         Kernel("LinearArgs", "f16::gemv<256, 256>");
         Kernel("LinearArgs", "f16::gemv<32000, 4096>");
