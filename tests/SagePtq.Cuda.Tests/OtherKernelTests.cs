@@ -1,5 +1,6 @@
 using System.Text;
 using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Packing.Layouts;
 using SagePtq.Runtime.Reference;
 
@@ -110,6 +111,18 @@ public sealed unsafe class OtherKernelTests(OtherHarness harness) : IClassFixtur
             Assert.Equal(d, scales);
             Assert.Equal(s, sums);
 
+            float[]? cpuY = null;
+            using (var pack = new CpuKernelPack(new Dictionary<string, LinearPayload> { ["linear"] = payload }))
+            {
+                if (UniformCpuLinear.Supports(pack.Pack.Manifest.FindLinear("linear")!, out _))
+                {
+                    using var cpu = UniformCpuLinear.Create(pack.Pack, "linear", 1);
+                    cpuY = new float[rows];
+                    cpu.MultiplyAll(x, 1, cpuY);
+                }
+            }
+            Assert.Equal(u[3] % 32 == 0 && u[1] % 32 == 0 && u[2] is 2 or 4 or 8, cpuY is not null);
+
             var dense = new float[rows * cols];
             w.Dequantize(dense);
             var reserved = w.ReservedIndex.Select(k => (long)k).ToHashSet();
@@ -129,6 +142,8 @@ public sealed unsafe class OtherKernelTests(OtherHarness harness) : IClassFixtur
                     bound += Math.Abs(dense[flat]) * d[j / 32] / 2;
                 }
                 Assert.True(Math.Abs(y[r] - oracle) <= 2e-6 * magnitude + 1e-7, $"{string.Join(",", u)} row {r}: {y[r]} vs {oracle}");
+                if (cpuY is not null)
+                    Assert.True(Math.Abs(y[r] - cpuY[r]) <= 4e-6 * magnitude + 1e-7, $"{string.Join(",", u)} row {r}: {y[r]} vs UniformCpuLinear {cpuY[r]}");
                 Assert.True(Math.Abs(y[r] - exact) <= bound + 1e-5 * size + 1e-6, $"{string.Join(",", u)} row {r}: {y[r]} vs decoded {exact}");
             }
         }

@@ -1,5 +1,6 @@
 using System.Text;
 using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Cuda.Tests;
@@ -130,8 +131,18 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
                 Assert.True(dot == dots[i * blocks + b], $"row {i} block {b}: {dots[i * blocks + b]} ≠ {dot}");
             }
 
-        // 3. Each row against the same terms in double, and against the decoded weights within the int8 rounding bound.
+        // 3. Each row against the same terms in double, against the production CPU kernel where it reads the
+        //    structure, and against the decoded weights within the int8 rounding bound.
         var (oracle, magnitude, bound) = Oracle(e, expectedRotated, q, d, folded);
+        if (SageCpuLinear.Supports(payload.Parameters))
+        {
+            using var pack = new CpuKernelPack(new Dictionary<string, LinearPayload> { ["linear"] = payload });
+            using var cpu = SageCpuLinear.Create(pack.Pack, "linear", 1);
+            var cpuY = new float[rows];
+            cpu.MultiplyAll(x, 1, cpuY);
+            for (int i = 0; i < rows; i++)
+                Assert.True(Math.Abs(y[i] - cpuY[i]) <= 4e-6 * magnitude[i] + 1e-7, $"row {i}: {y[i]} vs SageCpuLinear {cpuY[i]} (magnitude {magnitude[i]})");
+        }
         var dense = new float[rows * cols];
         SageLayout.Decode(e, dense);
         for (int i = 0; i < rows; i++)
