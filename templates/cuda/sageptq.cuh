@@ -520,6 +520,20 @@ SAGEPTQ_HD int lane_block_dot(const uint8_t* blockSigns, const int8_t* blockCode
 #endif
     for (int k = 0; k < W; k++) words[k] = load_u32(blockSigns + 4 * (sub * W + k));
     int dot = 0;
+#if defined(__CUDA_ARCH__)
+    if (W == 4) {
+        // Plane p of the four words covers the 16 contiguous code bytes 32p + 16·sub: one 16-byte shared load
+        // per plane instead of four 4-byte ones (shared-memory load issue, not the dp4a, is the tighter limit).
+        for (int p = 0; p < 8; p++) {
+            uint4 q = *(const uint4*)(blockCodes + 32 * p + 16 * sub);
+            dot = dot4((int)((words[0] >> p) & 0x01010101u), (int)q.x, dot);
+            dot = dot4((int)((words[1 % W] >> p) & 0x01010101u), (int)q.y, dot);
+            dot = dot4((int)((words[2 % W] >> p) & 0x01010101u), (int)q.z, dot);
+            dot = dot4((int)((words[3 % W] >> p) & 0x01010101u), (int)q.w, dot);
+        }
+        return dot;
+    }
+#endif
     for (int k = 0; k < W; k++) dot += plane_word_dot(words[k], blockCodes, sub * W + k);
     return dot;
 }
@@ -769,12 +783,29 @@ __device__ __forceinline__ void gemv(const LinearArgs args) {
 // ---------------------------------------------------------------------------------------------------
 namespace f16 {
 
-/// Lane l takes columns l, l + 32, ...: consecutive lanes read consecutive halves (64 coalesced bytes).
+/// When COLS is a multiple of 8 (rows of whole 16-byte chunks), lane l takes chunks l, l + 32, ... of 8
+/// halves: one 16-byte load per lane, 512 contiguous bytes per warp pass. Otherwise lane l takes columns
+/// l, l + 32, ... one half at a time.
 template <int ROWS, int COLS>
 SAGEPTQ_HD float row_partial(const LinearArgs& args, const float* input, int row, int lane) {
     const uint8_t* weights = (const uint8_t*)args.sections[0] + (int64_t)row * COLS * 2;
     float part = 0;
-    for (int j = lane; j < COLS; j += 32) part += half_to_float(read_u16(weights + 2 * j)) * input[j];
+    if (COLS % 8 == 0) {
+        for (int c = lane; c < COLS / 8; c += 32) {
+            uint32_t w[4];
+#if defined(__CUDA_ARCH__)
+            uint4 v = *(const uint4*)(weights + 16 * c);
+            w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
+#else
+            for (int k = 0; k < 4; k++) w[k] = read_u32(weights + 16 * c + 4 * k);
+#endif
+            const float* x = input + 8 * c;
+            for (int k = 0; k < 4; k++)
+                part += half_to_float((uint16_t)(w[k] & 0xFFFFu)) * x[2 * k] + half_to_float((uint16_t)(w[k] >> 16)) * x[2 * k + 1];
+        }
+    } else {
+        for (int j = lane; j < COLS; j += 32) part += half_to_float(read_u16(weights + 2 * j)) * input[j];
+    }
     return part;
 }
 

@@ -32,6 +32,10 @@ public sealed class OtherHarness : IDisposable
                 LinearArgs a = Args(sections, bytes);
                 for (int r = 0; r < 13; r++) { float s = 0; for (int l = 0; l < 32; l++) s += f16::row_partial<13, 77>(a, x, r, l); y[r] = s; }
             }
+            extern "C" void f16_rows_wide(const void* const* sections, const long long* bytes, const float* x, float* y) {
+                LinearArgs a = Args(sections, bytes);
+                for (int r = 0; r < 13; r++) { float s = 0; for (int l = 0; l < 32; l++) s += f16::row_partial<13, 328>(a, x, r, l); y[r] = s; }
+            }
             extern "C" void norm_row(const float* x, const float* w, float eps, float* h) { rms_norm_row<300>(x, w, eps, h); }
             extern "C" void swiglu_row(const float* g, const float* u, float* out, int n) { for (int i = 0; i < n; i++) out[i] = swiglu(g[i], u[i]); }
             extern "C" void rope(RopeArgs* args) { for (int e = 0; e < (4 + 2) * 16 / 2 + 2 * 16; e++) rope_and_cache_element_export(*args, e); }
@@ -149,16 +153,19 @@ public sealed unsafe class OtherKernelTests(OtherHarness harness) : IClassFixtur
         }
     }
 
-    [ClangFact]
-    public void F16RowsMatchTheDecodedProduct()
+    /// <summary>77 columns: the one-half-per-lane path; 328 (a multiple of 8, not of 256): 16-byte chunks.</summary>
+    [ClangTheory]
+    [InlineData(77, "f16_rows")]
+    [InlineData(328, "f16_rows_wide")]
+    public void F16RowsMatchTheDecodedProduct(int cols, string entry)
     {
-        const int rows = 13, cols = 77;
+        const int rows = 13;
         var random = new Random(3);
         var weight = Enumerable.Range(0, rows * cols).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var (payload, dequantized) = F16Layout.Encode(weight, rows, cols);
         var x = SageKernelTests.Inputs(cols, seed: 9);
         var y = new float[rows];
-        var call = (delegate* unmanaged<nint*, long*, float*, float*, void>)harness.Native.Export("f16_rows");
+        var call = (delegate* unmanaged<nint*, long*, float*, float*, void>)harness.Native.Export(entry);
         using (var pinned = new PinnedSections(payload.Sections.Select(s => s.Bytes).ToList()))
         fixed (nint* sp = pinned.Pointers)
         fixed (long* lp = pinned.Lengths)
