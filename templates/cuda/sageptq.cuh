@@ -22,6 +22,20 @@
 #define SAGEPTQ_HD inline
 #endif
 
+// SAGEPTQ_GPU: compile the GPU side (kernel bodies, warp helpers, 16-byte loads): the device pass of NVRTC
+// or clang, or the CPU emulator of the tests (SAGEPTQ_EMULATE, which runs each CUDA thread as a host thread).
+// SAGEPTQ_PTX: inline PTX is available (the real device pass only).
+#if defined(__CUDA_ARCH__)
+#define SAGEPTQ_GPU 1
+#define SAGEPTQ_PTX 1
+#elif defined(SAGEPTQ_EMULATE)
+#define SAGEPTQ_GPU 1
+#define SAGEPTQ_PTX 0
+#else
+#define SAGEPTQ_GPU 0
+#define SAGEPTQ_PTX 0
+#endif
+
 namespace sageptq {
 
 typedef signed char int8_t;
@@ -133,7 +147,7 @@ SAGEPTQ_HD int round_even(float v) { return __float2int_rn(v); }
 
 /// IEEE binary16 → float. On the GPU one cvt instruction; on the host the bits are rebuilt by hand.
 SAGEPTQ_HD float half_to_float(uint16_t h) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_PTX
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
     return f;
@@ -155,7 +169,7 @@ SAGEPTQ_HD float half_to_float(uint16_t h) {
 
 /// float → binary16, round to nearest even (what the CPU's (Half) cast does).
 SAGEPTQ_HD uint16_t float_to_half(float f) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_PTX
     uint16_t h;
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
@@ -190,7 +204,7 @@ SAGEPTQ_HD uint32_t load_u32(const void* p) {
 }
 
 SAGEPTQ_HD float square_root(float v) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     return sqrtf(v);
 #else
     return __builtin_sqrtf(v);
@@ -198,7 +212,7 @@ SAGEPTQ_HD float square_root(float v) {
 }
 
 SAGEPTQ_HD double square_root(double v) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     return sqrt(v);
 #else
     return __builtin_sqrt(v);
@@ -206,7 +220,7 @@ SAGEPTQ_HD double square_root(double v) {
 }
 
 SAGEPTQ_HD float exponential(float v) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     return expf(v);
 #else
     return __builtin_expf(v);
@@ -224,7 +238,7 @@ SAGEPTQ_HD int read_bits(const uint8_t* stream, int64_t bytes, int64_t k, int bi
 
 /// Σ of four int8 products a_k·b_k plus c: one dp4a on the GPU.
 SAGEPTQ_HD int dot4(int a, int b, int c) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     return __dp4a(a, b, c);
 #else
     for (int k = 0; k < 4; k++) c += (int)(int8_t)(a >> (8 * k)) * (int)(int8_t)(b >> (8 * k));
@@ -244,7 +258,7 @@ SAGEPTQ_HD void quantize_block(const float* v, int n, int8_t* codes, float* scal
     *sum = total;
 }
 
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xFFFFFFFFu, v, offset);
     return v;
@@ -451,7 +465,7 @@ struct PrepareArgs {
 
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 __device__ __forceinline__ void prepare_activation(const PrepareArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
     typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
     __shared__ float shared[SAGEPTQ_WARPS];
@@ -512,7 +526,7 @@ template <int LANES>
 SAGEPTQ_HD int lane_block_dot(const uint8_t* blockSigns, const int8_t* blockCodes, int sub) {
     constexpr int W = 8 / LANES;
     uint32_t words[W];
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     if (W == 4 && ((uint64_t)blockSigns & 15) == 0) {
         uint4 v = *(const uint4*)(blockSigns + 16 * sub);
         words[0] = v.x; words[1 % W] = v.y; words[2 % W] = v.z; words[3 % W] = v.w;
@@ -520,7 +534,7 @@ SAGEPTQ_HD int lane_block_dot(const uint8_t* blockSigns, const int8_t* blockCode
 #endif
     for (int k = 0; k < W; k++) words[k] = load_u32(blockSigns + 4 * (sub * W + k));
     int dot = 0;
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     if (W == 4) {
         // Plane p of the four words covers the 16 contiguous code bytes 32p + 16·sub: one 16-byte shared load
         // per plane instead of four 4-byte ones (shared-memory load issue, not the dp4a, is the tighter limit).
@@ -646,7 +660,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
 /// reads them there; sign bytes come from global memory once, 16 bytes per lane per pass (4 on odd shapes).
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 __device__ __forceinline__ void gemv(const LinearArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
     constexpr int CodeBytes = (S::Blocks * 256 + 15) / 16 * 16;
     __shared__ __align__(16) int8_t codes[CodeBytes];
@@ -756,7 +770,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
 /// One warp per row, grid.y = token; the token's codes and scales in shared memory.
 template <int ROWS, int COLS, int BITS, int GROUP_SIZE>
 __device__ __forceinline__ void gemv(const LinearArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     typedef Shape<ROWS, COLS, BITS, GROUP_SIZE> S;
     __shared__ int8_t codes[S::Blocks * 32];
     __shared__ float scales[S::Blocks];
@@ -793,7 +807,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const float* input, int row
     if (COLS % 8 == 0) {
         for (int c = lane; c < COLS / 8; c += 32) {
             uint32_t w[4];
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
             uint4 v = *(const uint4*)(weights + 16 * c);
             w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
 #else
@@ -811,7 +825,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const float* input, int row
 
 template <int ROWS, int COLS>
 __device__ __forceinline__ void gemv(const LinearArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     int token = blockIdx.y, lane = threadIdx.x % 32;
     const float* input = args.input + (int64_t)token * COLS;
     for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < ROWS; row += gridDim.x * SAGEPTQ_WARPS) {
@@ -849,7 +863,7 @@ SAGEPTQ_HD float swiglu(float g, float u) {
 
 template <int HIDDEN>
 __device__ __forceinline__ void rms_norm_quantize(const NormArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     __shared__ float shared[SAGEPTQ_WARPS];
     int token = blockIdx.x;
     const float* x = args.x + (int64_t)token * HIDDEN;
@@ -868,7 +882,7 @@ __device__ __forceinline__ void rms_norm_quantize(const NormArgs args) {
 
 template <int INTERMEDIATE>
 __device__ __forceinline__ void swiglu_quantize(const SwigluArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     int token = blockIdx.x;
     int64_t base = (int64_t)token * INTERMEDIATE;
     for (int i = threadIdx.x; i < INTERMEDIATE; i += SAGEPTQ_THREADS) args.out[base + i] = swiglu(args.gate[base + i], args.up[base + i]);
@@ -882,7 +896,7 @@ __device__ __forceinline__ void swiglu_quantize(const SwigluArgs args) {
 
 template <int HIDDEN>
 __device__ __forceinline__ void add_residual(const ResidualArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     int64_t base = (int64_t)blockIdx.x * HIDDEN;
     for (int i = threadIdx.x; i < HIDDEN; i += SAGEPTQ_THREADS) args.x[base + i] += args.delta[base + i];
 #endif
@@ -921,7 +935,7 @@ SAGEPTQ_HD void rope_element(const RopeArgs& args, int e) {
 
 template <int HEADS, int KV_HEADS, int HEAD_DIM>
 __device__ __forceinline__ void rope_and_cache(const RopeArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     constexpr int Elements = (HEADS + KV_HEADS) * HEAD_DIM / 2 + KV_HEADS * HEAD_DIM;
     for (int e = blockIdx.x * SAGEPTQ_THREADS + threadIdx.x; e < Elements; e += gridDim.x * SAGEPTQ_THREADS)
         rope_element<HEADS, KV_HEADS, HEAD_DIM>(args, e);
@@ -961,7 +975,7 @@ SAGEPTQ_HD void attention_head(const AttentionArgs& args, int head) {
 /// dimensions for Σ p·v (a simple decode kernel; split-K over positions is left for long contexts).
 template <int HEADS, int KV_HEADS, int HEAD_DIM>
 __device__ __forceinline__ void attention(const AttentionArgs args) {
-#if defined(__CUDA_ARCH__)
+#if SAGEPTQ_GPU
     __shared__ float shared[SAGEPTQ_WARPS];
     int head = blockIdx.x, visible = args.position + 1;
     float* scores = args.scores + (int64_t)head * args.max_positions;

@@ -12,19 +12,28 @@ internal sealed class NativeHarness : IDisposable
     private readonly TempDir _directory = TestAssets.NewTempDir();
     private readonly nint _library;
 
-    public NativeHarness(string source)
+    /// <summary>
+    /// Compiles <paramref name="source"/> with the host prelude (the header's host math), or with
+    /// <paramref name="emulate"/> with the tests' CUDA emulator (the header's GPU side on host threads).
+    /// </summary>
+    public NativeHarness(string source, bool emulate = false)
     {
         string compiler = Clang.CxxCompiler ?? throw new InvalidOperationException(Clang.Missing);
         string file = _directory.File("harness.cpp"), library = _directory.File("libharness.so");
         File.WriteAllText(file, source);
+        string[] prelude = emulate
+            ? ["-std=c++20", "-DSAGEPTQ_EMULATE", "-pthread", "-include", Path.Combine(EmulatorDir, "cuda_emulator.h")]
+            : ["-std=c++17", "-include", Path.Combine(Clang.TemplateDir, "host_prelude.h")];
         var (exitCode, output) = Clang.Run(compiler,
         [
-            "-x", "c++", "-std=c++17", "-O0", "-shared", "-fPIC", "-Wall", "-Werror",
-            "-include", Path.Combine(Clang.TemplateDir, "host_prelude.h"), "-I", Clang.TemplateDir, "-o", library, file,
+            "-x", "c++", .. prelude, "-O0", "-shared", "-fPIC", "-Wall", "-Werror", "-I", Clang.TemplateDir, "-o", library, file,
         ]);
         if (exitCode != 0) throw new InvalidOperationException($"clang++-14 failed on the harness:\n{output}");
         _library = NativeLibrary.Load(library);
     }
+
+    /// <summary>tests/SagePtq.Cuda.Tests/Emulator in the repository.</summary>
+    public static string EmulatorDir => Path.Combine(TestAssets.RepoRoot, "tests", "SagePtq.Cuda.Tests", "Emulator");
 
     /// <summary>The address of an <c>extern "C"</c> function of the harness.</summary>
     public nint Export(string name) => NativeLibrary.GetExport(_library, name);

@@ -16,9 +16,15 @@ public sealed record SageKernelCase(int Rows, int Cols, SageFlags Flags, int Gro
 /// <summary>The harness library of <see cref="SageKernelTests"/>, compiled once for the class.</summary>
 public sealed class SageHarness : IDisposable
 {
-    private NativeHarness? _native;
+    private readonly NativeHarness? _native;
 
-    internal NativeHarness Native => _native ??= new NativeHarness(Source());
+    /// <summary>Compiles the harness once for the class (its tests are skipped when clang-14 is absent).</summary>
+    public SageHarness()
+    {
+        if (Clang.CxxCompiler is not null) _native = new NativeHarness(Source());
+    }
+
+    internal NativeHarness Native => _native ?? throw new InvalidOperationException(Clang.Missing);
 
     private static string Source()
     {
