@@ -133,6 +133,14 @@ struct ResidualArgs {
     int32_t reserved0;
 };
 
+// The host fills these structs byte for byte (64-bit pointers, no padding surprises): fixed sizes.
+static_assert(sizeof(LinearArgs) == 224, "LinearArgs layout");
+static_assert(sizeof(NormArgs) == 64, "NormArgs layout");
+static_assert(sizeof(RopeArgs) == 64, "RopeArgs layout");
+static_assert(sizeof(AttentionArgs) == 48, "AttentionArgs layout");
+static_assert(sizeof(SwigluArgs) == 56, "SwigluArgs layout");
+static_assert(sizeof(ResidualArgs) == 24, "ResidualArgs layout");
+
 // ---------------------------------------------------------------------------------------------------
 // Small shared pieces.
 // ---------------------------------------------------------------------------------------------------
@@ -462,6 +470,8 @@ struct PrepareArgs {
     float* totals;
     uint64_t seed;
 };
+
+static_assert(sizeof(PrepareArgs) == 144, "PrepareArgs layout");
 
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 __device__ __forceinline__ void prepare_activation(const PrepareArgs args) {
