@@ -725,7 +725,8 @@ SAGEPTQ_HD void prepare(const float* x, int8_t* codes, float* scales, int32_t* s
     }
 }
 
-/// The optional sections: group_index (act order) and reserved_index/value follow codes, scales, zeros.
+/// The optional sections follow codes, scales, zeros: group_index (act order), then reserved_index and
+/// reserved_value (both or neither). So 4 sections mean group_index alone, 5 the reserved pair, 6 all three.
 SAGEPTQ_HD bool has_group_index(const LinearArgs& args) { return args.sections[3] != 0 && (args.sections[4] == 0 || args.sections[5] != 0); }
 
 /// First reserved entry with flat index ≥ key (the indices ascend).
