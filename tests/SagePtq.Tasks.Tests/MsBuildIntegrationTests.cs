@@ -96,7 +96,7 @@ public sealed class MsBuildIntegrationTests
         Assert.Empty(app.ResourceNames());
         Assert.Contains("build_metadata.AdditionalFiles.SagePtqPackMode = Copy", app.AnalyzerConfig());
 
-        var publish = app.Run("publish", "--no-build", "-o", temp.File("pub"));
+        var publish = app.Run("publish", "-c", "Debug", "--no-build", "-o", temp.File("pub"));
         Assert.True(publish.ExitCode == 0, publish.Output);
         Assert.True(File.Exists(temp.File("pub/sageptq/sagelm-7m/model.sagepack")), publish.Output);
         Assert.True(File.Exists(temp.File("pub/sageptq/sagelm-7m/model.manifest.json")));
