@@ -14,12 +14,19 @@ namespace SagePtq.Tasks.Tests;
 public sealed class MsBuildIntegrationTests
 {
     [Fact]
-    public void First_build_quantizes_and_embeds_second_does_nothing_a_metadata_change_requantizes_clean_removes()
+    public void Design_time_build_never_quantizes_first_build_does_and_embeds_second_does_nothing_a_metadata_change_requantizes_clean_removes()
     {
         using var temp = TestAssets.NewTempDir();
         var app = new ConsumingProject(temp.Path, """<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="4" />""");
 
-        var first = app.Build();
+        // One scenario, so that the project restores once (the first build) and later builds skip it.
+        var designTime = app.Build("-p:DesignTimeBuild=true");
+        Assert.True(designTime.ExitCode == 0, designTime.Output);
+        Assert.DoesNotContain("SagePtq: quantizing", designTime.Output);
+        Assert.False(File.Exists(app.Obj("model.manifest.json")));
+        Assert.True(File.Exists(app.Obj("inputs.hash")), "resolution still runs in a design-time build");
+
+        var first = app.Build("--no-restore");
         Assert.True(first.ExitCode == 0, first.Output);
         Assert.Contains("SagePtq: quantizing sagelm-7m (rtn)", first.Output);
         Assert.Contains("quantize rtn: 42/42", first.Output);
@@ -31,7 +38,7 @@ public sealed class MsBuildIntegrationTests
         var manifestTime = File.GetLastWriteTimeUtc(app.Obj("model.manifest.json"));
         string firstStamp = File.ReadAllText(app.Obj(".complete"));
 
-        var second = app.Build();
+        var second = app.Build("--no-restore");
         Assert.True(second.ExitCode == 0, second.Output);
         Assert.DoesNotContain("SagePtq: quantizing", second.Output);
         Assert.DoesNotContain("quantize rtn:", second.Output);
@@ -40,7 +47,7 @@ public sealed class MsBuildIntegrationTests
         Assert.Equal(2, app.ResourceNames().Count);
 
         app.SetModels("""<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="8" />""");
-        var third = app.Build();
+        var third = app.Build("--no-restore");
         Assert.True(third.ExitCode == 0, third.Output);
         Assert.Contains("SagePtq: quantizing sagelm-7m (rtn)", third.Output);
         Assert.Contains("--bits 8", third.Output);
@@ -50,20 +57,6 @@ public sealed class MsBuildIntegrationTests
         Assert.True(clean.ExitCode == 0, clean.Output);
         Assert.False(Directory.Exists(app.Obj("")), "obj/.../sageptq survived clean");
         Assert.False(File.Exists(app.OutputAssembly));
-    }
-
-    [Fact]
-    public void Design_time_build_never_quantizes()
-    {
-        using var temp = TestAssets.NewTempDir();
-        var app = new ConsumingProject(temp.Path, """<SagePtqModel Include="sagelm-7m" Method="rtn" />""");
-
-        var designTime = app.Build("-p:DesignTimeBuild=true");
-
-        Assert.True(designTime.ExitCode == 0, designTime.Output);
-        Assert.DoesNotContain("SagePtq: quantizing", designTime.Output);
-        Assert.False(File.Exists(app.Obj("model.manifest.json")));
-        Assert.True(File.Exists(app.Obj("inputs.hash")), "resolution still runs in a design-time build");
     }
 
     [Fact]
