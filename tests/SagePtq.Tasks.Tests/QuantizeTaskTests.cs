@@ -148,6 +148,29 @@ public sealed class QuantizeTaskTests
     }
 
     [Fact]
+    public async Task Cancelling_the_build_kills_the_quantizer_and_leaves_no_pack()
+    {
+        using var temp = TestAssets.NewTempDir();
+        var engine = new FakeBuildEngine();
+        var task = QuantizeTask(engine, temp.File("out"), "h");
+        task.Method = "sage";  // several seconds: time to cancel it midway
+
+        var run = Task.Run(task.Execute);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!engine.Logged("quantize sage: ") && !run.IsCompleted && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(engine.Logged("quantize sage: "), engine.Log);
+        task.Cancel();
+        bool succeeded = await run;
+
+        Assert.False(succeeded);
+        Assert.False(task.Quantized);
+        Assert.DoesNotContain(engine.Errors, e => e.Code == "SPQ2002");
+        Assert.False(File.Exists(temp.File("out/model.manifest.json")));
+        Assert.False(File.Exists(temp.File("out/.complete")));
+        Assert.Empty(Directory.GetDirectories(temp.File("out")));
+    }
+
+    [Fact]
     public void Lock_held_past_the_timeout_is_SPQ2005()
     {
         using var temp = TestAssets.NewTempDir();
