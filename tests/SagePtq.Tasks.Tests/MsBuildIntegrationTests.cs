@@ -13,11 +13,14 @@ namespace SagePtq.Tasks.Tests;
 /// </summary>
 public sealed class MsBuildIntegrationTests
 {
+    /// <summary>A second model, copied beside the app, which the Bits change of the first must leave alone.</summary>
+    private static string CopiedModel => $"""<SagePtqModel Include="copied" Path="{TestAssets.EmbeddedModel}" Method="fp16" PackMode="Copy" />""";
+
     [Fact]
-    public void Design_time_build_never_quantizes_first_build_does_and_embeds_second_does_nothing_a_metadata_change_requantizes_clean_removes()
+    public void Design_time_build_never_quantizes_first_build_does_second_does_nothing_a_metadata_change_requantizes_that_model_clean_removes()
     {
         using var temp = TestAssets.NewTempDir();
-        var app = new ConsumingProject(temp.Path, """<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="4" />""");
+        var app = new ConsumingProject(temp.Path, """<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="4" />""" + CopiedModel);
 
         // One scenario, so that the project restores once (the first build) and later builds skip it.
         var designTime = app.Build("-p:DesignTimeBuild=true");
@@ -29,13 +32,22 @@ public sealed class MsBuildIntegrationTests
         var first = app.Build("--no-restore");
         Assert.True(first.ExitCode == 0, first.Output);
         Assert.Contains("SagePtq: quantizing sagelm-7m (rtn)", first.Output);
+        Assert.Contains("SagePtq: quantizing copied (fp16)", first.Output);
         Assert.Contains("quantize rtn: 42/42", first.Output);
         Assert.True(File.Exists(app.Obj("model.sagepack")));
         Assert.True(File.Exists(app.Obj("model.manifest.json")));
+        // Embed: two resources with the contract's names; Copy: the files beside the assembly, not embedded.
         Assert.Equal(["SagePtq/sagelm-7m/model.manifest.json", "SagePtq/sagelm-7m/model.sagepack"], app.ResourceNames());
-        Assert.Contains("build_metadata.AdditionalFiles.SagePtqPackMode = Embed", app.AnalyzerConfig());
-        Assert.Contains("build_metadata.AdditionalFiles.SagePtqModelId = sagelm-7m", app.AnalyzerConfig());
+        string copied = Path.Combine(app.OutDir, "sageptq", "copied");
+        Assert.Equal(File.ReadAllBytes(app.Obj("model.sagepack", "copied")), File.ReadAllBytes(Path.Combine(copied, "model.sagepack")));
+        Assert.True(File.Exists(Path.Combine(copied, "model.manifest.json")));
+        string analyzerConfig = app.AnalyzerConfig();
+        Assert.Contains("build_metadata.AdditionalFiles.SagePtqModelId = sagelm-7m", analyzerConfig);
+        Assert.Contains("build_metadata.AdditionalFiles.SagePtqPackMode = Embed", analyzerConfig);
+        Assert.Contains("build_metadata.AdditionalFiles.SagePtqModelId = copied", analyzerConfig);
+        Assert.Contains("build_metadata.AdditionalFiles.SagePtqPackMode = Copy", analyzerConfig);
         var manifestTime = File.GetLastWriteTimeUtc(app.Obj("model.manifest.json"));
+        var copiedTime = File.GetLastWriteTimeUtc(app.Obj("model.manifest.json", "copied"));
         string firstStamp = File.ReadAllText(app.Obj(".complete"));
 
         var second = app.Build("--no-restore");
@@ -46,17 +58,25 @@ public sealed class MsBuildIntegrationTests
         Assert.Equal(manifestTime, File.GetLastWriteTimeUtc(app.Obj("model.manifest.json")));
         Assert.Equal(2, app.ResourceNames().Count);
 
-        app.SetModels("""<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="8" />""");
+        var publish = app.Run("publish", "-c", "Debug", "--no-build", "-o", temp.File("pub"));
+        Assert.True(publish.ExitCode == 0, publish.Output);
+        Assert.True(File.Exists(temp.File("pub/sageptq/copied/model.sagepack")), publish.Output);
+        Assert.True(File.Exists(temp.File("pub/sageptq/copied/model.manifest.json")));
+
+        app.SetModels("""<SagePtqModel Include="sagelm-7m" Method="rtn" Bits="8" />""" + CopiedModel);
         var third = app.Build("--no-restore");
         Assert.True(third.ExitCode == 0, third.Output);
         Assert.Contains("SagePtq: quantizing sagelm-7m (rtn)", third.Output);
         Assert.Contains("--bits 8", third.Output);
+        Assert.DoesNotContain("SagePtq: quantizing copied", third.Output);
         Assert.NotEqual(firstStamp, File.ReadAllText(app.Obj(".complete")));
+        Assert.Equal(copiedTime, File.GetLastWriteTimeUtc(app.Obj("model.manifest.json", "copied")));
 
         var clean = app.Run("clean");
         Assert.True(clean.ExitCode == 0, clean.Output);
-        Assert.False(Directory.Exists(app.Obj("")), "obj/.../sageptq survived clean");
+        Assert.False(Directory.Exists(app.Obj("", "")), "obj/.../sageptq survived clean");
         Assert.False(File.Exists(app.OutputAssembly));
+        Assert.False(Directory.Exists(copied));
     }
 
     [Fact]
@@ -72,27 +92,6 @@ public sealed class MsBuildIntegrationTests
         Assert.Contains("error SPQ2001", build.Output);
         Assert.Contains("'no-such-model'", build.Output);
         Assert.Contains(Path.Combine(temp.File("models"), "no-such-model"), build.Output);
-    }
-
-    [Fact]
-    public void Copy_mode_puts_the_pack_beside_the_assembly_and_in_publish()
-    {
-        using var temp = TestAssets.NewTempDir();
-        var app = new ConsumingProject(temp.Path, """<SagePtqModel Include="sagelm-7m" Method="fp16" PackMode="Copy" />""");
-
-        var build = app.Build();
-
-        Assert.True(build.ExitCode == 0, build.Output);
-        string copied = Path.Combine(app.OutDir, "sageptq", "sagelm-7m");
-        Assert.Equal(File.ReadAllBytes(app.Obj("model.sagepack")), File.ReadAllBytes(Path.Combine(copied, "model.sagepack")));
-        Assert.True(File.Exists(Path.Combine(copied, "model.manifest.json")));
-        Assert.Empty(app.ResourceNames());
-        Assert.Contains("build_metadata.AdditionalFiles.SagePtqPackMode = Copy", app.AnalyzerConfig());
-
-        var publish = app.Run("publish", "-c", "Debug", "--no-build", "-o", temp.File("pub"));
-        Assert.True(publish.ExitCode == 0, publish.Output);
-        Assert.True(File.Exists(temp.File("pub/sageptq/sagelm-7m/model.sagepack")), publish.Output);
-        Assert.True(File.Exists(temp.File("pub/sageptq/sagelm-7m/model.manifest.json")));
     }
 
     /// <summary>A console project in a temporary folder that imports the SagePtq props and targets from the repository.</summary>
@@ -113,7 +112,7 @@ public sealed class MsBuildIntegrationTests
 
         public string OutputAssembly => Path.Combine(OutDir, "App.dll");
 
-        public string Obj(string file) => Path.Combine(dir, "obj", "Debug", "net10.0", "sageptq", "sagelm-7m", file);
+        public string Obj(string file, string model = "sagelm-7m") => Path.Combine(dir, "obj", "Debug", "net10.0", "sageptq", model, file);
 
         public void SetModels(string models)
         {
