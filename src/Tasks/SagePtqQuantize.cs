@@ -71,9 +71,6 @@ public sealed class SagePtqQuantize : ToolTask
     protected override string ToolName => "dotnet";
 
     /// <inheritdoc />
-    protected override MessageImportance StandardErrorLoggingImportance => MessageImportance.High;
-
-    /// <inheritdoc />
     public override bool Execute()
     {
         if (!File.Exists(QuantizerPath))
