@@ -15,6 +15,15 @@ public static class SagePtqCli
     public const int BadUsage = 2;
     public const int Cancelled = 130;
 
+    /// <summary>
+    /// Set to 1 (the MSBuild task does) to have a bad-input error followed by a line
+    /// <c>sageptq-error-file: FULL-PATH</c>, so that a build error can point at the file itself.
+    /// </summary>
+    public const string MachineErrorsVariable = "SAGEPTQ_MACHINE_ERRORS";
+
+    /// <summary>The prefix of the machine-readable line that names the full path of the bad file.</summary>
+    public const string ErrorFilePrefix = "sageptq-error-file: ";
+
     public static RootCommand CreateRootCommand(CliContext context) => new("SagePtq: quantize LLaMA-family models to about one bit per weight, evaluate them and generate text.")
     {
         QuantizeCommand.Create(context),
@@ -50,6 +59,8 @@ public static class SagePtqCli
         catch (ModelFileException e)
         {
             error.WriteLine($"error: {e.Message}");
+            if (Environment.GetEnvironmentVariable(MachineErrorsVariable) == "1")
+                error.WriteLine($"{ErrorFilePrefix}{Path.GetFullPath(e.FilePath)}");
             return BadInput;
         }
         catch (UsageException e)
