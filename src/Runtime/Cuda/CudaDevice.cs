@@ -158,7 +158,10 @@ public sealed unsafe class CudaDevice : IDisposable
         }
     }
 
-    /// <summary>Creates a non-blocking stream (one that does not synchronize with the legacy default stream).</summary>
+    /// <summary>
+    /// Creates a stream that is ordered with the legacy default stream, so the synchronous copies of
+    /// <see cref="DeviceBuffer"/> happen before the stream's later work and wait for its earlier work.
+    /// </summary>
     public CudaStream CreateStream()
     {
         MakeCurrent();

@@ -5,7 +5,9 @@ namespace SagePtq.Runtime.Cuda;
 /// <summary>A CUDA stream: an ordered queue of copies, launches and graph launches.</summary>
 public sealed unsafe class CudaStream : IDisposable
 {
-    private const uint NonBlocking = 1; // CU_STREAM_NON_BLOCKING
+    // CU_STREAM_DEFAULT, not NON_BLOCKING: the synchronous copies and memsets run on the legacy default
+    // stream, and only a blocking stream is ordered after them (and they after it).
+    private const uint BlockingFlags = 0;
 
     private CudaStream(nint handle) => Handle = handle;
 
@@ -15,7 +17,7 @@ public sealed unsafe class CudaStream : IDisposable
     internal static CudaStream Create()
     {
         nint handle;
-        CudaDriver.Check(CudaDriver.cuStreamCreate(&handle, NonBlocking), nameof(CudaDriver.cuStreamCreate));
+        CudaDriver.Check(CudaDriver.cuStreamCreate(&handle, BlockingFlags), nameof(CudaDriver.cuStreamCreate));
         return new CudaStream(handle);
     }
 

@@ -60,11 +60,12 @@ public sealed unsafe class DeviceBuffer : IDisposable
             CudaDriver.Check(CudaDriver.cuMemcpyDtoH_v2(host, Pointer + (ulong)byteOffset, (nuint)bytes), nameof(CudaDriver.cuMemcpyDtoH_v2));
     }
 
-    /// <summary>Sets every byte to <paramref name="value"/>.</summary>
+    /// <summary>Sets every byte to <paramref name="value"/> and waits for it (a memset may otherwise finish after it returns).</summary>
     public void Fill(byte value = 0)
     {
         ObjectDisposedException.ThrowIf(Pointer == 0, this);
         CudaDriver.Check(CudaDriver.cuMemsetD8_v2(Pointer, value, (nuint)Length), nameof(CudaDriver.cuMemsetD8_v2));
+        CudaDriver.Check(CudaDriver.cuCtxSynchronize(), nameof(CudaDriver.cuCtxSynchronize));
     }
 
     /// <summary>Frees the memory.</summary>
