@@ -93,6 +93,23 @@ public sealed class CudaAvailabilityTests
         }
     }
 
+    [Fact]
+    public void A_path_in_the_environment_is_tried_first()
+    {
+        var saved = Environment.GetEnvironmentVariable(CudaLibraries.NvrtcPathVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(CudaLibraries.NvrtcPathVariable, "/opt/pip/nvidia/cuda_nvrtc/lib/libnvrtc.so.12");
+            var names = CudaLibraries.NvrtcCandidates();
+            Assert.Equal("/opt/pip/nvidia/cuda_nvrtc/lib/libnvrtc.so.12", names[0]);
+            Assert.Equal(OperatingSystem.IsWindows() ? 3 : 4, names.Count);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(CudaLibraries.NvrtcPathVariable, saved);
+        }
+    }
+
     [Theory]
     [InlineData(11080, 12, "NVIDIA driver too old: it supports CUDA 11.8, 12.0 or newer is needed")]
     [InlineData(12040, 13, "NVIDIA driver too old for NVRTC 13: it supports CUDA 12.4")]

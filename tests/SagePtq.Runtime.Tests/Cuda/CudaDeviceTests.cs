@@ -42,4 +42,53 @@ public sealed class CudaDeviceTests
             Assert.Equal("CUDA_ERROR_NOT_FOUND", error.ErrorName);
         }
     }
+
+    [CudaFact]
+    public void Buffers_round_trip_and_refuse_copies_that_do_not_fit()
+    {
+        Assert.True(CudaDevice.TryOpen(out var device, out var reason), reason);
+        using (device)
+        {
+            int[] values = [1, -2, 3, int.MaxValue, int.MinValue];
+            using var buffer = device!.Upload<int>(values);
+            Assert.Equal(20, buffer.Length);
+            var back = new int[5];
+            buffer.CopyTo<int>(back);
+            Assert.Equal(values, back);
+            var tail = new int[2];
+            buffer.CopyTo<int>(tail, byteOffset: 12);
+            Assert.Equal([int.MaxValue, int.MinValue], tail);
+            buffer.Fill(0xFF);
+            buffer.CopyTo<int>(back);
+            Assert.All(back, v => Assert.Equal(-1, v));
+            Assert.Throws<ArgumentException>(() => buffer.CopyFrom<int>(new int[6]));
+            Assert.Throws<ArgumentException>(() => buffer.CopyTo<int>(new int[2], byteOffset: 16));
+            Assert.Throws<ArgumentOutOfRangeException>(() => device.Allocate(0));
+            buffer.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => buffer.CopyTo<int>(back));
+        }
+    }
+
+    [CudaFact]
+    public void The_cache_recompiles_an_intact_entry_the_driver_rejects()
+    {
+        Assert.True(CudaDevice.TryOpen(out var device, out var reason), reason);
+        using var dir = SagePtq.Tests.TestAssets.NewTempDir();
+        using (device)
+        {
+            var request = new CudaCompileRequest("cached.cu", "extern \"C\" __global__ void cached_kernel() {}", null,
+                device!.ComputeMajor, device.ComputeMinor);
+            var log = new StringWriter();
+            var cache = new CudaKernelCache(NvrtcCompiler.Instance, dir.Path, log);
+            // A well-formed entry whose payload is no module image (as after a driver change); NUL-terminated, as the driver may read it as PTX text.
+            File.WriteAllBytes(cache.PathOf(request), CudaKernelCache.Entry(cache.KeyOf(request), "not a cubin\0"u8));
+            using var module = cache.Load(device, request);
+            Assert.Equal("cached_kernel", module.GetKernel("cached_kernel").Name);
+            Assert.Contains("the driver rejected", log.ToString());
+            Assert.Equal(1, cache.Compiles);
+            var again = new CudaKernelCache(NvrtcCompiler.Instance, dir.Path, log);
+            using var second = again.Load(device, request);
+            Assert.Equal((0, 1), (again.Compiles, again.Hits));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using SagePtq.Runtime.Cuda.Interop;
 
 namespace SagePtq.Runtime.Cuda.Compilation;
 
@@ -91,17 +92,49 @@ public sealed class CudaKernelCache
 
     /// <summary>The CUBIN for <paramref name="request"/>: read from its entry when that is intact, else compiled and stored.</summary>
     /// <exception cref="CudaCompileException">The source does not compile (nothing is stored).</exception>
-    public byte[] GetOrCompile(CudaCompileRequest request)
+    public byte[] GetOrCompile(CudaCompileRequest request) => GetOrCompile(request, out _);
+
+    /// <summary>As <see cref="GetOrCompile(CudaCompileRequest)"/>, saying whether the image came from disk.</summary>
+    public byte[] GetOrCompile(CudaCompileRequest request, out bool fromCache)
     {
         ArgumentNullException.ThrowIfNull(request);
         var key = KeyOf(request);
         var path = Path.Combine(Directory, key + ".cubin");
         var cached = TryRead(path, key, request.Name);
+        fromCache = cached is not null;
         if (cached is not null)
         {
             Interlocked.Increment(ref hits);
             return cached;
         }
+        return CompileAndStore(request, path, key);
+    }
+
+    /// <summary>
+    /// Loads <paramref name="request"/>'s module on <paramref name="device"/> through the cache. If the driver
+    /// rejects a cached image (an intact file the driver cannot use, e.g. after a driver change), the entry is
+    /// recompiled once, with a message, and the fresh image loaded; a fresh image the driver rejects throws.
+    /// </summary>
+    public CudaModule Load(CudaDevice device, CudaCompileRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        var image = GetOrCompile(request, out var fromCache);
+        try
+        {
+            return device.LoadCubin(image);
+        }
+        catch (CudaException e) when (fromCache && e.Result is CudaResult.InvalidImage or CudaResult.NoBinaryForGpu
+                                          or CudaResult.InvalidPtx or CudaResult.UnsupportedPtxVersion)
+        {
+            var key = KeyOf(request);
+            var path = Path.Combine(Directory, key + ".cubin");
+            log.WriteLine($"CUDA kernel cache: the driver rejected {path} ({e.ErrorName}); recompiling {request.Name}");
+            return device.LoadCubin(CompileAndStore(request, path, key));
+        }
+    }
+
+    private byte[] CompileAndStore(CudaCompileRequest request, string path, string key)
+    {
         var image = compiler.Compile(request);
         if (image is null || image.Length == 0) throw new InvalidOperationException($"the compiler returned no image for {request.Name}");
         Interlocked.Increment(ref compiles);

@@ -33,15 +33,30 @@ internal static class CudaLibraries
     /// <summary>The NVRTC library's probe (loads it on first use).</summary>
     public static NativeLibraryProbeResult Nvrtc => NvrtcProbe.Value;
 
+    /// <summary>An environment variable naming the driver library's file (tried before the usual names).</summary>
+    public const string DriverPathVariable = "SAGEPTQ_CUDA_DRIVER";
+
+    /// <summary>
+    /// An environment variable naming the NVRTC library's file (tried before the usual names), e.g. a pip
+    /// <c>nvidia-cuda-nvrtc</c> install, which is not on the loader's search path.
+    /// </summary>
+    public const string NvrtcPathVariable = "SAGEPTQ_NVRTC";
+
     /// <summary>The driver's file names for this OS, most specific first.</summary>
     public static IReadOnlyList<string> DriverCandidates() =>
-        OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1", "libcuda.so"];
+        WithOverride(DriverPathVariable, OperatingSystem.IsWindows() ? ["nvcuda.dll"] : ["libcuda.so.1", "libcuda.so"]);
 
     /// <summary>NVRTC's file names for this OS: CUDA 13 first, then 12, then an unversioned link.</summary>
     public static IReadOnlyList<string> NvrtcCandidates() =>
-        OperatingSystem.IsWindows()
+        WithOverride(NvrtcPathVariable, OperatingSystem.IsWindows()
             ? ["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"]
-            : ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+            : ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]);
+
+    private static IReadOnlyList<string> WithOverride(string variable, string[] names)
+    {
+        var path = Environment.GetEnvironmentVariable(variable);
+        return string.IsNullOrWhiteSpace(path) ? names : [path, .. names];
+    }
 
     /// <summary>
     /// Installs the resolver for this assembly (idempotent; the declaring classes call it from their
