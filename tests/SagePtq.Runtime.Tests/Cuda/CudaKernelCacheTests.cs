@@ -191,25 +191,43 @@ public sealed class CudaKernelCacheTests
     [Fact]
     public void Concurrent_writers_and_readers_never_see_a_torn_entry()
     {
+        // Each round, thread 0 misses and writes an entry while thread 1 keeps reading the same entry until it
+        // sees it, then asks for it too (a hit, or a second writer if it got there first). With the temporary
+        // file and rename, a reader finds no entry or a whole one; a write in place would show partial files.
         using var dir = TestAssets.NewTempDir();
-        const int rounds = 24;
+        const int rounds = 16;
+        const int imageBytes = 1 << 20;
         var requests = Enumerable.Range(0, rounds).Select(i => Request(source: $"{Source}// kernel {i}\n")).ToArray();
-        var compilers = new[] { new CountingCompiler(), new CountingCompiler() };
+        var compilers = new[] { new CountingCompiler(size: imageBytes), new CountingCompiler(size: imageBytes) };
+        var expected = requests.Select(r => CountingCompiler.Image(r, "fake-1.0", imageBytes)).ToArray();
         using var start = new Barrier(2);
+        var written = new int[rounds];
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var threads = compilers.Select((compiler, t) => new Thread(() =>
         {
             var log = new StringWriter();
             var cache = new CudaKernelCache(compiler, dir.Path, log); // one cache per thread, like two processes
-            start.SignalAndWait();
             for (var round = 0; round < rounds; round++)
             {
-                // The two threads walk the requests in opposite orders so that they meet mid-way on writes and reads.
-                var request = requests[t == 0 ? round : rounds - 1 - round];
+                var request = requests[round];
+                start.SignalAndWait();
+                if (t == 1)
+                {
+                    var key = cache.KeyOf(request);
+                    var path = cache.PathOf(request);
+                    for (var reads = 0; reads < 100_000; reads++)
+                    {
+                        var done = Volatile.Read(ref written[round]) == 1; // read before the file, so a miss after it is final
+                        var seen = cache.TryRead(path, key, request.Name);
+                        if (seen is not null && !seen.AsSpan().SequenceEqual(expected[round])) failures.Enqueue($"round {round}: wrong entry read");
+                        if (seen is not null || done) break;
+                    }
+                }
                 var image = cache.GetOrCompile(request);
-                if (!image.AsSpan().SequenceEqual(CountingCompiler.Image(request, compiler.Version))) failures.Enqueue($"thread {t}: wrong image");
+                if (t == 0) Volatile.Write(ref written[round], 1);
+                if (!image.AsSpan().SequenceEqual(expected[round])) failures.Enqueue($"thread {t}, round {round}: wrong image");
             }
-            if (log.ToString().Contains("corrupt")) failures.Enqueue($"thread {t}: {log}");
+            if (log.ToString().Length > 0) failures.Enqueue($"thread {t}: {log}");
         })).ToArray();
         foreach (var thread in threads) thread.Start();
         foreach (var thread in threads) thread.Join();
@@ -218,7 +236,7 @@ public sealed class CudaKernelCacheTests
         Assert.InRange(compilers.Sum(c => c.Calls), rounds, 2 * rounds);
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
         var check = new CudaKernelCache(new FailingCompiler(_ => new InvalidOperationException("must be a hit")), dir.Path, TextWriter.Null);
-        foreach (var request in requests) Assert.Equal(CountingCompiler.Image(request, "fake-1.0"), check.GetOrCompile(request));
+        for (var i = 0; i < rounds; i++) Assert.Equal(expected[i], check.GetOrCompile(requests[i]));
     }
 
     [Fact]
