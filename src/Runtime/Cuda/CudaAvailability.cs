@@ -103,6 +103,11 @@ public static class CudaAvailability
                 $"CUDA driver {FormatVersion(version)} ({driver.LoadedName}), NVRTC {major}.{minor} ({nvrtc.LoadedName}), {count} device(s)",
                 driver.LoadedName, nvrtc.LoadedName, version, major, minor, count);
         }
+        catch (DllNotFoundException e)
+        {
+            // The file loaded but the declarations could not be bound to it (another resolver owns the assembly).
+            return Unavailable($"the CUDA libraries could not be bound ({e.Message})", driver.LoadedName);
+        }
         catch (EntryPointNotFoundException e)
         {
             return Unavailable($"NVIDIA driver or NVRTC too old: a function is missing ({e.Message})", driver.LoadedName);

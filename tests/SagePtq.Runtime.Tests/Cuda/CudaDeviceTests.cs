@@ -91,4 +91,21 @@ public sealed class CudaDeviceTests
             Assert.Equal((0, 1), (again.Compiles, again.Hits));
         }
     }
+
+    [CudaFact]
+    public void Ptx_compiles_for_the_virtual_architecture_and_loads()
+    {
+        Assert.True(CudaDevice.TryOpen(out var device, out var reason), reason);
+        using (device)
+        {
+            Assert.Matches(@"^nvrtc-\d+\.\d+$", NvrtcCompiler.Instance.Version);
+            var request = new CudaCompileRequest("ptx.cu", "extern \"C\" __global__ void from_ptx(float* x) { x[0] = 1.0f; }", null,
+                device!.ComputeMajor, device.ComputeMinor);
+            var ptx = NvrtcCompiler.CompilePtx(request);
+            Assert.DoesNotContain('\0', ptx);
+            Assert.Contains("from_ptx", ptx);
+            using var module = device.LoadPtx(ptx);
+            Assert.Equal("from_ptx", module.GetKernel("from_ptx").Name);
+        }
+    }
 }

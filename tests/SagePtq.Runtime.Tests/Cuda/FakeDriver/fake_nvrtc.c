@@ -42,7 +42,7 @@ static int fail(Program *program, const char *message) {
 
 int nvrtcCompileProgram(Program *program, int option_count, const char *const *options) {
     if (!program) return INVALID_PROGRAM;
-    if (option_count < 3 || strncmp(options[0], "--gpu-arch=sm_", 14) != 0 || strcmp(options[1], "-default-device") != 0
+    if (option_count < 3 || (strncmp(options[0], "--gpu-arch=sm_", 14) != 0 && strncmp(options[0], "--gpu-arch=compute_", 19) != 0) || strcmp(options[1], "-default-device") != 0
         || strcmp(options[2], "-std=c++17") != 0) return INVALID_OPTION;
     char log[512];
     if (strstr(program->source, "undeclared_name")) {
