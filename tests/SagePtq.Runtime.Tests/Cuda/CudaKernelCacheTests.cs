@@ -240,6 +240,22 @@ public sealed class CudaKernelCacheTests
     }
 
     [Fact]
+    public void An_unusable_folder_disables_caching_with_a_message_but_still_compiles()
+    {
+        using var dir = TestAssets.NewTempDir();
+        var blocker = dir.File("not-a-folder");
+        File.WriteAllText(blocker, "a file where the cache folder should be");
+        var compiler = new CountingCompiler();
+        var log = new StringWriter();
+        var cache = new CudaKernelCache(compiler, Path.Combine(blocker, "cache"), log);
+        Assert.Contains("cannot create", log.ToString());
+        Assert.Equal(CountingCompiler.Image(Request(), compiler.Version), cache.GetOrCompile(Request()));
+        Assert.Equal(CountingCompiler.Image(Request(), compiler.Version), cache.GetOrCompile(Request()));
+        Assert.Equal(2, compiler.Calls);
+        Assert.Contains("cannot write", log.ToString());
+    }
+
+    [Fact]
     public void Default_directory_follows_the_environment_variable()
     {
         var saved = Environment.GetEnvironmentVariable(CudaKernelCache.DirectoryVariable);

@@ -27,7 +27,7 @@ public sealed class CudaKernelCache
     private int hits;
     private int compiles;
 
-    /// <summary>Creates a cache over <paramref name="directory"/> (created when missing).</summary>
+    /// <summary>Creates a cache over <paramref name="directory"/> (created when missing; a folder that cannot be created or written only disables caching, with a message).</summary>
     /// <param name="compiler">Compiles a source on a miss (<see cref="NvrtcCompiler.Instance"/> in production).</param>
     /// <param name="directory">The cache folder; null = <see cref="DefaultDirectory"/>.</param>
     /// <param name="log">Where messages about corrupt or unwritable entries go; null = standard error.</param>
@@ -37,7 +37,15 @@ public sealed class CudaKernelCache
         this.compiler = compiler;
         this.log = log ?? Console.Error;
         Directory = Path.GetFullPath(directory ?? DefaultDirectory());
-        System.IO.Directory.CreateDirectory(Directory);
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not fatal: every request then compiles, and each failed write says so.
+            this.log.WriteLine($"CUDA kernel cache: cannot create {Directory} ({e.Message}); kernels will not be cached");
+        }
     }
 
     /// <summary>The cache folder.</summary>
