@@ -115,7 +115,7 @@ internal static class ModelClassEmitter
             w.Line();
             w.Line("/// <summary>The constants of every linear, layer by layer, which the runtime checks against the manifest.</summary>");
             w.Line($"internal static {ModelPlan} Plan {{ get; }} = new {ModelPlan}(ModelId, ManifestSha256, new {LayerPlan}[]");
-            using (w.Block("));"))
+            using (w.Block(");"))
             {
                 foreach (var layer in model.Layers)
                 {
