@@ -56,8 +56,12 @@ internal static class Snapshot
         File.WriteAllText(received, content, utf8);
         return $"{Path.GetFileName(verified)} does not match the output (written to {received}).\n" +
                $"Accept it with {AcceptVariable}=1 if the change is intended.\n" +
-               UnifiedDiff(expected, content, Path.GetFileName(verified), Path.GetFileName(received));
+               (Normalize(expected) == Normalize(content)
+                   ? "No line differs: the texts differ only in line ends or the final newline.\n"
+                   : UnifiedDiff(expected, content, Path.GetFileName(verified), Path.GetFileName(received)));
     }
+
+    private static string Normalize(string text) => text.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n');
 
     /// <summary>A unified-style diff (three lines of context) of two texts, from DiffPlex's line diff.</summary>
     public static string UnifiedDiff(string expected, string actual, string expectedName, string actualName)
@@ -105,8 +109,6 @@ internal static class Snapshot
             output.Append($"@@ -{oldStart},{oldCount} +{newStart},{newCount} @@\n").Append(hunk);
             i = stop;
         }
-        if (!output.ToString().Contains("@@", StringComparison.Ordinal))
-            output.Append("(no line differs: the texts differ only in line ends or the final newline)\n");
         return output.ToString();
     }
 }
