@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using SagePtq.Runtime.Checkpoints;
+using SagePtq.Runtime.Compiled;
 using SagePtq.Runtime.Generation;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Reference;
@@ -55,16 +56,12 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
 {
     private readonly PackedModel _pack;
     private readonly bool _ownsPack;
-    private readonly WorkerPool _pool;
     private readonly CpuLinear _embedding;
     private readonly CpuLinear _lmHead;
-    private readonly CpuLayer[] _layers;
     private readonly float[] _finalNorm;
-    private readonly HalfKeyValueCache _cache;
-    private readonly RotaryEmbedding _rope;
-    private readonly CpuAttention _attention;
-    private readonly LinearProducts _products = new();
-    private readonly Buffers _buffers;
+    private readonly State _state;
+    private readonly CpuLayerStep _step;
+    private readonly IReadOnlyList<CpuLayerForward> _layerForwards;
     private readonly float[] _nextLogits;
     private readonly int _batch;
     private bool _disposed;
@@ -88,8 +85,13 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
     }
 
-    /// <summary>Runs an open pack; with <paramref name="ownsPack"/> disposing the model closes it.</summary>
-    internal CpuModel(PackedModel pack, CpuModelOptions? options, bool ownsPack)
+    /// <summary>
+    /// Runs an open pack; with <paramref name="ownsPack"/> disposing the model closes it. A generated
+    /// model class passes its <paramref name="compiled"/> plans and layer forward passes; without them
+    /// every layer runs <see cref="CpuLayerStep.Standard"/> with the plans the manifest gives.
+    /// </summary>
+    /// <exception cref="ModelFileException">A tensor is missing or has the wrong shape, or a compiled plan disagrees with the pack.</exception>
+    internal CpuModel(PackedModel pack, CpuModelOptions? options, bool ownsPack, CompiledLayers? compiled = null)
     {
         ArgumentNullException.ThrowIfNull(pack);
         options ??= new CpuModelOptions();
@@ -100,6 +102,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         ContextLength = Math.Min(options.ContextLength ?? c.MaxPositionEmbeddings, c.MaxPositionEmbeddings);
 
         var opened = new List<CpuLinear>();
+        Layer[] layers;
         CpuLinear Open(string name, long[] shape, int maxTokens)
         {
             var linear = CpuLinears.Open(pack, name, maxTokens);
@@ -113,11 +116,12 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             long[] vocabByHidden = [c.VocabSize, c.HiddenSize];
             _embedding = Open(LlamaTensors.Embedding, vocabByHidden, 1);
             _lmHead = Open(c.TieWordEmbeddings ? LlamaTensors.Embedding : LlamaTensors.LmHead, vocabByHidden, _batch);
-            _layers = new CpuLayer[c.NumLayers];
+            layers = new Layer[c.NumLayers];
             for (int i = 0; i < c.NumLayers; i++)
             {
                 CpuLinear Part(string part) => Open(LlamaTensors.Layer(i, part), LlamaTensors.LayerShape(c, part), _batch);
-                _layers[i] = new CpuLayer(
+                layers[i] = new Layer(
+                    PlanOf(i, compiled),
                     ReadNorm(LlamaTensors.Layer(i, "input_layernorm")),
                     Part("self_attn.q_proj"), Part("self_attn.k_proj"), Part("self_attn.v_proj"), Part("self_attn.o_proj"),
                     ReadNorm(LlamaTensors.Layer(i, "post_attention_layernorm")),
@@ -132,13 +136,13 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             throw new ModelFileException(pack.PackPath, e.Message, e);
         }
         Linears = opened;
-        _pool = new WorkerPool(options.Threads);
-        _cache = new HalfKeyValueCache(c, ContextLength);
-        _rope = new RotaryEmbedding(c.HeadDim, ContextLength, c.RopeTheta);
-        _attention = new CpuAttention(c, _cache);
-        _buffers = new Buffers(_batch, c);
+        var cache = new HalfKeyValueCache(c, ContextLength);
+        _state = new State(c, new WorkerPool(options.Threads), new Buffers(_batch, c), new RotaryEmbedding(c.HeadDim, ContextLength, c.RopeTheta),
+            cache, new CpuAttention(c, cache), layers);
+        _step = new CpuLayerStep(_state);
+        _layerForwards = compiled?.Forwards ?? layers.Select(l => (CpuLayerForward)(step => CpuLayerStep.Standard(step, l.Plan))).ToArray();
         _nextLogits = new float[c.VocabSize];
-        WeightBytesPerToken = _layers.Sum(l => l.Linears.Sum(x => x.WeightBytes)) + _lmHead.WeightBytes;
+        WeightBytesPerToken = layers.Sum(l => l.Linears.Sum(x => x.WeightBytes)) + _lmHead.WeightBytes;
     }
 
     public ModelConfig Config => _pack.Manifest.Architecture;
@@ -147,7 +151,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     public int ContextLength { get; }
 
     /// <summary>Threads of the worker pool, the caller included.</summary>
-    public int Threads => _pool.Threads;
+    public int Threads => _state.Pool.Threads;
 
     /// <summary>Bytes of the pack one decoded token reads: every decoder linear and the LM head.</summary>
     public long WeightBytesPerToken { get; }
@@ -170,7 +174,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(positions);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, ContextLength);
-        _cache.Clear(positions);
+        _state.Cache.Clear(positions);
         CachedPositions = positions;
     }
 
@@ -192,8 +196,9 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             RunDecoder(tokens.Slice(first, last), startPosition + first);
         }
         // Only the last position's logits are wanted: one row through the LM head.
-        _products.Run(_pool, _buffers.Normed.AsSpan((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [_buffers.Logits]);
-        _buffers.Logits.AsSpan(0, Config.VocabSize).CopyTo(_nextLogits);
+        var b = _state.Buffers;
+        _state.Products.Run(_state.Pool, b.Normed.AsSpan((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [b.Logits]);
+        b.Logits.AsSpan(0, Config.VocabSize).CopyTo(_nextLogits);
         return _nextLogits;
     }
 
@@ -207,8 +212,9 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         {
             int n = Math.Min(_batch, tokens.Length - first);
             RunDecoder(tokens.Slice(first, n), startPosition + first);
-            _products.Run(_pool, _buffers.Normed.AsSpan(0, n * Config.HiddenSize), n, [_lmHead], [_buffers.Logits]);
-            _buffers.Logits.AsSpan(0, n * vocab).CopyTo(logits.Slice(first * vocab, n * vocab));
+            var b = _state.Buffers;
+            _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, n * Config.HiddenSize), n, [_lmHead], [b.Logits]);
+            b.Logits.AsSpan(0, n * vocab).CopyTo(logits.Slice(first * vocab, n * vocab));
         }
     }
 
@@ -216,56 +222,16 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     private void RunDecoder(ReadOnlySpan<int> tokens, int start)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var c = Config;
-        int n = tokens.Length, width = c.HiddenSize;
-        var x = _buffers.X;
-        for (int t = 0; t < n; t++) _embedding.DecodeRow(tokens[t], x.AsSpan(t * width, width));
-        for (int layer = 0; layer < _layers.Length; layer++) RunLayer(layer, start, n);
-        RmsNormRows(x, _finalNorm, _buffers.Normed, n);
-        CachedPositions = start + n;
-    }
-
-    /// <summary>One decoder layer over the batch in X: attention then MLP, each with its residual (as <see cref="ReferenceModel"/>).</summary>
-    private void RunLayer(int layer, int start, int n)
-    {
-        var c = Config;
-        var b = _buffers;
-        var w = _layers[layer];
-        int width = c.HiddenSize;
-
-        // h = input_layernorm(x); q, k, v = q_proj(h), k_proj(h), v_proj(h) in one loop
-        RmsNormRows(b.X, w.AttentionNorm, b.Normed, n);
-        _products.Run(_pool, b.Normed.AsSpan(0, n * width), n, [w.Query, w.Key, w.Value], [b.Query, b.Key, b.Value]);
-
-        // Rotary embedding of queries and keys, then keys and values into the FP16 cache.
-        for (int t = 0; t < n; t++)
+        int n = tokens.Length, width = Config.HiddenSize;
+        var b = _state.Buffers;
+        for (int t = 0; t < n; t++) _embedding.DecodeRow(tokens[t], b.X.AsSpan(t * width, width));
+        for (int layer = 0; layer < _layerForwards.Count; layer++)
         {
-            for (int head = 0; head < c.NumHeads; head++)
-                _rope.Apply(b.Query.AsSpan(t * c.QueryDim + head * c.HeadDim, c.HeadDim), start + t);
-            var key = b.Key.AsSpan(t * c.KeyValueDim, c.KeyValueDim);
-            for (int head = 0; head < c.NumKeyValueHeads; head++)
-                _rope.Apply(key.Slice(head * c.HeadDim, c.HeadDim), start + t);
-            _cache.Store(layer, start + t, key, b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim));
+            _step.Begin(layer, start, n);
+            _layerForwards[layer](_step);
         }
-
-        // attended = softmax(q·kᵀ/√d + causal mask)·v; x = x + o_proj(attended)
-        _attention.Run(_pool, layer, b.Query, start, n, b.Attended);
-        _products.Run(_pool, b.Attended.AsSpan(0, n * c.QueryDim), n, [w.Output], [b.Residual]);
-        TensorPrimitives.Add(b.X.AsSpan(0, n * width), b.Residual.AsSpan(0, n * width), b.X.AsSpan(0, n * width));
-
-        // h = post_attention_layernorm(x); x = x + down_proj(silu(gate_proj(h)) * up_proj(h))
-        RmsNormRows(b.X, w.MlpNorm, b.Normed, n);
-        _products.Run(_pool, b.Normed.AsSpan(0, n * width), n, [w.Gate, w.Up], [b.Gate, b.Up]);
-        int hidden = c.IntermediateSize;
-        for (int t = 0; t < n; t++) FastOps.SwiGlu(b.Gate.AsSpan(t * hidden, hidden), b.Up.AsSpan(t * hidden, hidden));
-        _products.Run(_pool, b.Gate.AsSpan(0, n * hidden), n, [w.Down], [b.Residual]);
-        TensorPrimitives.Add(b.X.AsSpan(0, n * width), b.Residual.AsSpan(0, n * width), b.X.AsSpan(0, n * width));
-    }
-
-    private void RmsNormRows(float[] x, float[] weight, float[] y, int n)
-    {
-        int width = Config.HiddenSize;
-        for (int t = 0; t < n; t++) FastOps.RmsNorm(x.AsSpan(t * width, width), weight, Config.RmsNormEps, y.AsSpan(t * width, width));
+        _state.RmsNormRows(b.X, _finalNorm, b.Normed, n);
+        CachedPositions = start + n;
     }
 
     private void CheckInput(ReadOnlySpan<int> tokens, int start)
@@ -294,21 +260,52 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _pool.Dispose();
+        _state.Pool.Dispose();
         foreach (var linear in Linears) linear.Dispose();
-        _cache.Dispose();
+        _state.Cache.Dispose();
         if (_ownsPack) _pack.Dispose();
     }
 
-    private sealed record CpuLayer(
+    /// <summary>The plan of layer <paramref name="index"/>: the compiled one, checked against the manifest, or the manifest's own.</summary>
+    private LayerPlan PlanOf(int index, CompiledLayers? compiled)
+    {
+        var fromPack = LayerPlan.From(_pack.Manifest, index);
+        if (compiled is null) return fromPack;
+        var given = compiled.Plans[index];
+        foreach (var (want, have) in given.Linears.Zip(fromPack.Linears))
+            if (want != have)
+                throw new ModelFileException(_pack.PackPath,
+                    $"holds {have.Name} as {have.Describe()}, but the generated model was compiled for {want.Name} as {want.Describe()}: rebuild the project so that its generated code and its pack match");
+        return given;
+    }
+
+    /// <summary>A generated model's per-layer plans and forward passes (one of each per decoder layer).</summary>
+    internal sealed record CompiledLayers(IReadOnlyList<LayerPlan> Plans, IReadOnlyList<CpuLayerForward> Forwards);
+
+    /// <summary>One decoder layer's weights, with the plan they were checked against.</summary>
+    internal sealed record Layer(
+        LayerPlan Plan,
         float[] AttentionNorm, CpuLinear Query, CpuLinear Key, CpuLinear Value, CpuLinear Output,
         float[] MlpNorm, CpuLinear Gate, CpuLinear Up, CpuLinear Down)
     {
         public IEnumerable<CpuLinear> Linears => [Query, Key, Value, Output, Gate, Up, Down];
     }
 
+    /// <summary>What the layer steps work with: the pieces of the model besides the embedding and the LM head.</summary>
+    internal sealed record State(ModelConfig Config, WorkerPool Pool, Buffers Buffers, RotaryEmbedding Rope,
+        HalfKeyValueCache Cache, CpuAttention Attention, Layer[] Layers)
+    {
+        public LinearProducts Products { get; } = new();
+
+        public void RmsNormRows(float[] x, float[] weight, float[] y, int n)
+        {
+            int width = Config.HiddenSize;
+            for (int t = 0; t < n; t++) FastOps.RmsNorm(x.AsSpan(t * width, width), weight, Config.RmsNormEps, y.AsSpan(t * width, width));
+        }
+    }
+
     /// <summary>Activations of one batch, [tokens × width] each.</summary>
-    private sealed class Buffers(int batch, ModelConfig c)
+    internal sealed class Buffers(int batch, ModelConfig c)
     {
         public float[] X { get; } = new float[batch * c.HiddenSize];
         public float[] Normed { get; } = new float[batch * c.HiddenSize];

@@ -23,21 +23,19 @@ public sealed unsafe partial class PackedModel : IDisposable
     /// <summary>How often a manifest whose hash does not match the pack is re-read, in case a writer was replacing the pair.</summary>
     private const int ReplaceRetries = 3;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly IDisposable _memory;
     private readonly byte* _base;
     private readonly Dictionary<string, PackTableEntry> _table;
     private readonly Dictionary<string, LinearRecord> _linears;
     private readonly Dictionary<string, TensorRecord> _tensors;
     private bool _disposed;
 
-    private PackedModel(string directory, string packPath, PackManifest manifest, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, List<PackTableEntry> table)
+    private PackedModel(string directory, string packPath, PackManifest manifest, IDisposable memory, byte* basePtr, List<PackTableEntry> table)
     {
         Directory = directory;
         PackPath = packPath;
         Manifest = manifest;
-        _map = map;
-        _view = view;
+        _memory = memory;
         _base = basePtr;
         Table = table;
         _table = table.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -70,26 +68,84 @@ public sealed unsafe partial class PackedModel : IDisposable
             byte[] manifestBytes = ReadManifestBytes(manifestPath);
             var manifest = ManifestJson.Parse(manifestBytes, manifestPath);
             string packPath = Path.Combine(directory, manifest.Pack.FileName);
-            var opened = MapPack(directory, packPath, manifest, out var header);
+            var file = MapFile(packPath);
             try
             {
-                if (!SHA256.HashData(manifestBytes).AsSpan().SequenceEqual(header.ManifestSha256))
-                {
-                    // A writer replaces the pack first and the manifest last: between the two renames an old
-                    // manifest meets a new pack. Re-reading the manifest shortly after settles that case.
-                    if (attempt < ReplaceRetries) { opened.Dispose(); Thread.Sleep(50 << attempt); continue; }
-                    throw new ModelFileException(manifestPath, $"does not belong to {manifest.Pack.FileName}: its SHA-256 differs from the one recorded in the pack header (one of the two files was altered or replaced)");
-                }
-                opened.CheckAgainstManifest(header);
-                if (options.VerifyPayloadChecksum) opened.VerifyPayloadChecksum(header);
-                return opened;
+                return Validate(directory, packPath, manifest, manifestBytes, manifestPath, file, file.Pointer, file.Length, options);
             }
-            catch
+            catch (ManifestMismatchException e)
             {
-                opened.Dispose();
-                throw;
+                // A writer replaces the pack first and the manifest last: between the two renames an old
+                // manifest meets a new pack. Re-reading the manifest shortly after settles that case.
+                if (attempt == ReplaceRetries) throw e.ToModelFileException();
+                Thread.Sleep(50 << attempt);
             }
         }
+    }
+
+    /// <summary>
+    /// Opens a pack that is already in memory (an embedded resource, mapped with its assembly):
+    /// <paramref name="packLength"/> bytes at <paramref name="pack"/>, which must stay valid until
+    /// <paramref name="owner"/> is disposed with the returned model. The checks are those of
+    /// <see cref="Open"/>; <paramref name="packName"/> and <paramref name="manifestName"/> name the two
+    /// in errors.
+    /// </summary>
+    /// <exception cref="ModelFileException">Either part is truncated, altered, of a newer version, or the two do not belong together.</exception>
+    public static PackedModel OpenMemory(byte* pack, long packLength, byte[] manifestBytes, string packName, string manifestName, IDisposable owner, PackReadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(manifestBytes);
+        ArgumentNullException.ThrowIfNull(owner);
+        if (pack == null) throw new ArgumentNullException(nameof(pack));
+        var manifest = ManifestJson.Parse(manifestBytes, manifestName);
+        try
+        {
+            return Validate(Path.GetDirectoryName(packName) ?? "", packName, manifest, manifestBytes, manifestName, owner, pack, packLength, options ?? new PackReadOptions());
+        }
+        catch (ManifestMismatchException e)
+        {
+            throw e.ToModelFileException();
+        }
+    }
+
+    /// <summary>
+    /// Checks what the pack says about itself (size, header, table), that it belongs to the manifest and
+    /// agrees with it, and optionally its payload checksum; disposes <paramref name="memory"/> on failure.
+    /// </summary>
+    private static PackedModel Validate(string directory, string packPath, PackManifest manifest, byte[] manifestBytes, string manifestPath,
+        IDisposable memory, byte* basePtr, long length, PackReadOptions options)
+    {
+        try
+        {
+            if (length < PackFormat.HeaderBytes)
+                throw new ModelFileException(packPath, $"is truncated: {length} bytes, shorter than the {PackFormat.HeaderBytes}-byte header");
+            var header = PackHeader.Read(new ReadOnlySpan<byte>(basePtr, PackFormat.HeaderBytes), packPath);
+            if (length < header.FileLength)
+                throw new ModelFileException(packPath, $"is truncated: the header says {header.FileLength} bytes, the file has {length}");
+            if (length > header.FileLength)
+                throw new ModelFileException(packPath, $"has {length - header.FileLength} unexpected bytes after the {header.FileLength} the header describes");
+            if (header.TableLength > int.MaxValue) throw new ModelFileException(packPath, $"tensor table of {header.TableLength} bytes is too large");
+            var table = new ReadOnlySpan<byte>(basePtr + header.TableOffset, (int)header.TableLength);
+            if (Xxh64.Hash(table) != header.TableChecksum)
+                throw new ModelFileException(packPath, "tensor table checksum does not match: the table is corrupted");
+            var entries = PackTableEntry.Parse(table, header.TensorCount, header.PayloadOffset, header.PayloadLength, packPath);
+            if (!SHA256.HashData(manifestBytes).AsSpan().SequenceEqual(header.ManifestSha256))
+                throw new ManifestMismatchException(manifestPath, $"does not belong to {manifest.Pack.FileName}: its SHA-256 differs from the one recorded in the pack header (one of the two files was altered or replaced)");
+            var opened = new PackedModel(directory, packPath, manifest, memory, basePtr, entries);
+            opened.CheckAgainstManifest(header);
+            if (options.VerifyPayloadChecksum) opened.VerifyPayloadChecksum(header);
+            return opened;
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The manifest's hash is not the one in the pack header: possibly a writer between its two renames.</summary>
+    private sealed class ManifestMismatchException(string path, string problem) : Exception(problem)
+    {
+        public ModelFileException ToModelFileException() => new(path, Message);
     }
 
     private static byte[] ReadManifestBytes(string manifestPath)
@@ -99,41 +155,40 @@ public sealed unsafe partial class PackedModel : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFileException(manifestPath, $"cannot be read: {e.Message}", e); }
     }
 
-    /// <summary>Maps the pack and checks what it says about itself: size, header, table.</summary>
-    private static PackedModel MapPack(string directory, string packPath, PackManifest manifest, out PackHeader header)
+    /// <summary>Maps a pack file read-only.</summary>
+    private static MappedFile MapFile(string packPath)
     {
         if (!File.Exists(packPath)) throw new ModelFileException(packPath, "file not found");
-        long fileLength = new FileInfo(packPath).Length;
-        if (fileLength < PackFormat.HeaderBytes)
-            throw new ModelFileException(packPath, $"is truncated: {fileLength} bytes, shorter than the {PackFormat.HeaderBytes}-byte header");
-
-        MemoryMappedFile map;
-        try { map = MemoryMappedFile.CreateFromFile(packPath, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read); }
+        try { return new MappedFile(packPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFileException(packPath, $"cannot be opened: {e.Message}", e); }
-        var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* basePtr = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-        basePtr += view.PointerOffset;
-        try
+    }
+
+    /// <summary>A whole file mapped read-only, with its address pinned until disposal.</summary>
+    private sealed class MappedFile : IDisposable
+    {
+        private readonly MemoryMappedFile _map;
+        private readonly MemoryMappedViewAccessor _view;
+
+        public MappedFile(string path)
         {
-            header = PackHeader.Read(new ReadOnlySpan<byte>(basePtr, PackFormat.HeaderBytes), packPath);
-            if (fileLength < header.FileLength)
-                throw new ModelFileException(packPath, $"is truncated: the header says {header.FileLength} bytes, the file has {fileLength}");
-            if (fileLength > header.FileLength)
-                throw new ModelFileException(packPath, $"has {fileLength - header.FileLength} unexpected bytes after the {header.FileLength} the header describes");
-            if (header.TableLength > int.MaxValue) throw new ModelFileException(packPath, $"tensor table of {header.TableLength} bytes is too large");
-            var table = new ReadOnlySpan<byte>(basePtr + header.TableOffset, (int)header.TableLength);
-            if (Xxh64.Hash(table) != header.TableChecksum)
-                throw new ModelFileException(packPath, "tensor table checksum does not match: the table is corrupted");
-            var entries = PackTableEntry.Parse(table, header.TensorCount, header.PayloadOffset, header.PayloadLength, packPath);
-            return new PackedModel(directory, packPath, manifest, map, view, basePtr, entries);
+            Length = new FileInfo(path).Length;
+            if (Length == 0) throw new IOException("the file is empty");
+            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            Pointer = pointer + _view.PointerOffset;
         }
-        catch
+
+        public byte* Pointer { get; }
+
+        public long Length { get; }
+
+        public void Dispose()
         {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-            map.Dispose();
-            throw;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _map.Dispose();
         }
     }
 
@@ -211,8 +266,6 @@ public sealed unsafe partial class PackedModel : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _memory.Dispose();
     }
 }

@@ -1,0 +1,148 @@
+using System.Numerics.Tensors;
+using SagePtq.Runtime.Checkpoints;
+using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Reference;
+
+namespace SagePtq.Runtime.Compiled;
+
+/// <summary>Runs one decoder layer's forward pass for the CPU model: the generic one, or a generated class's.</summary>
+public delegate void CpuLayerForward(CpuLayerStep step);
+
+/// <summary>
+/// The steps of one decoder layer on the CPU kernels, over the batch of tokens the model is running
+/// (read <see cref="ReferenceModel"/> for the same steps written plainly). A layer's forward pass
+/// (<see cref="CpuLayerForward"/>) calls them in the order they are declared here: the generic one in
+/// <see cref="Standard"/>, a generated model class one of its own per layer with that layer's
+/// constants. Each linear step takes the <see cref="LinearPlan"/>s it runs and checks that they are
+/// the linears the model opened for this layer (a cheap comparison of two references).
+/// </summary>
+public sealed class CpuLayerStep
+{
+    private readonly CpuModel.State _state;
+    private CpuModel.Layer _weights = null!;
+
+    internal CpuLayerStep(CpuModel.State state) => _state = state;
+
+    /// <summary>The decoder layer being run.</summary>
+    public int Layer { get; private set; }
+
+    /// <summary>Tokens in the batch.</summary>
+    public int Tokens { get; private set; }
+
+    /// <summary>Position of the batch's first token.</summary>
+    public int StartPosition { get; private set; }
+
+    internal void Begin(int layer, int startPosition, int tokens)
+    {
+        Layer = layer;
+        StartPosition = startPosition;
+        Tokens = tokens;
+        _weights = _state.Layers[layer];
+    }
+
+    /// <summary>The generic layer: the steps in order with the plans read from the manifest.</summary>
+    public static void Standard(CpuLayerStep step, LayerPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(plan);
+        step.AttentionNorm();
+        step.QueryKeyValue(plan.Query, plan.Key, plan.Value);
+        step.RotaryAndCache();
+        step.Attention();
+        step.OutputAndResidual(plan.Output);
+        step.MlpNorm();
+        step.GateUp(plan.Gate, plan.Up);
+        step.SwiGlu();
+        step.DownAndResidual(plan.Down);
+    }
+
+    /// <summary>h = RMSNorm(x) · input_layernorm.</summary>
+    public void AttentionNorm() => _state.RmsNormRows(_state.Buffers.X, _weights.AttentionNorm, _state.Buffers.Normed, Tokens);
+
+    /// <summary>q, k, v = h·W_qᵀ, h·W_kᵀ, h·W_vᵀ, in one parallel loop.</summary>
+    public void QueryKeyValue(LinearPlan query, LinearPlan key, LinearPlan value)
+    {
+        Check(query, _weights.Plan.Query);
+        Check(key, _weights.Plan.Key);
+        Check(value, _weights.Plan.Value);
+        var b = _state.Buffers;
+        _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, Tokens * _state.Config.HiddenSize), Tokens,
+            [_weights.Query, _weights.Key, _weights.Value], [b.Query, b.Key, b.Value]);
+    }
+
+    /// <summary>The rotary embedding of queries and keys; keys and values into the FP16 cache.</summary>
+    public void RotaryAndCache()
+    {
+        var c = _state.Config;
+        var b = _state.Buffers;
+        for (int t = 0; t < Tokens; t++)
+        {
+            int position = StartPosition + t;
+            for (int head = 0; head < c.NumHeads; head++)
+                _state.Rope.Apply(b.Query.AsSpan(t * c.QueryDim + head * c.HeadDim, c.HeadDim), position);
+            var key = b.Key.AsSpan(t * c.KeyValueDim, c.KeyValueDim);
+            for (int head = 0; head < c.NumKeyValueHeads; head++)
+                _state.Rope.Apply(key.Slice(head * c.HeadDim, c.HeadDim), position);
+            _state.Cache.Store(Layer, position, key, b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim));
+        }
+    }
+
+    /// <summary>attended = softmax(q·kᵀ/√d + causal mask)·v over the cached positions, per head.</summary>
+    public void Attention() => _state.Attention.Run(_state.Pool, Layer, _state.Buffers.Query, StartPosition, Tokens, _state.Buffers.Attended);
+
+    /// <summary>x = x + attended·W_oᵀ.</summary>
+    public void OutputAndResidual(LinearPlan output)
+    {
+        Check(output, _weights.Plan.Output);
+        var b = _state.Buffers;
+        _state.Products.Run(_state.Pool, b.Attended.AsSpan(0, Tokens * _state.Config.QueryDim), Tokens, [_weights.Output], [b.Residual]);
+        AddResidual();
+    }
+
+    /// <summary>h = RMSNorm(x) · post_attention_layernorm.</summary>
+    public void MlpNorm() => _state.RmsNormRows(_state.Buffers.X, _weights.MlpNorm, _state.Buffers.Normed, Tokens);
+
+    /// <summary>gate, up = h·W_gateᵀ, h·W_upᵀ, in one parallel loop.</summary>
+    public void GateUp(LinearPlan gate, LinearPlan up)
+    {
+        Check(gate, _weights.Plan.Gate);
+        Check(up, _weights.Plan.Up);
+        var b = _state.Buffers;
+        _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, Tokens * _state.Config.HiddenSize), Tokens,
+            [_weights.Gate, _weights.Up], [b.Gate, b.Up]);
+    }
+
+    /// <summary>gate = silu(gate) · up, element by element.</summary>
+    public void SwiGlu()
+    {
+        int hidden = _state.Config.IntermediateSize;
+        var b = _state.Buffers;
+        for (int t = 0; t < Tokens; t++) FastOps.SwiGlu(b.Gate.AsSpan(t * hidden, hidden), b.Up.AsSpan(t * hidden, hidden));
+    }
+
+    /// <summary>x = x + gate·W_downᵀ.</summary>
+    public void DownAndResidual(LinearPlan down)
+    {
+        Check(down, _weights.Plan.Down);
+        var b = _state.Buffers;
+        _state.Products.Run(_state.Pool, b.Gate.AsSpan(0, Tokens * _state.Config.IntermediateSize), Tokens, [_weights.Down], [b.Residual]);
+        AddResidual();
+    }
+
+    private void AddResidual()
+    {
+        var x = _state.Buffers.X.AsSpan(0, Tokens * _state.Config.HiddenSize);
+        TensorPrimitives.Add(x, _state.Buffers.Residual.AsSpan(0, x.Length), x);
+    }
+
+    /// <summary>
+    /// The plans a layer passes must be the ones the model checked against the pack at open (the
+    /// same objects for generated code and the generic path alike), so equal references suffice;
+    /// equal values are accepted too, for plans built elsewhere.
+    /// </summary>
+    private void Check(LinearPlan given, LinearPlan opened)
+    {
+        if (ReferenceEquals(given, opened) || given == opened) return;
+        throw new ArgumentException($"layer {Layer} was given the plan of {given.Name} ({given.Describe()}) where the model opened {opened.Name} ({opened.Describe()})");
+    }
+}
