@@ -35,10 +35,8 @@ internal static class Describe
                 return $"{Int(Parameter(linear, "bits"))}-bit codes in groups of {Int(Parameter(linear, "group_size"))}";
             default:
                 var groups = linear.GroupCount == 1 ? "K=1 group" : $"K={Int(linear.GroupCount)} groups";
-                var salient = linear.SalientCount == 0
-                    ? "no salient weights"
-                    : $"{Percent(linear.SaliencyRatio)} salient at {Int(linear.SalientBits)} bits";
-                return groups + ", " + salient;
+                // Always the contract's form, also at 0.0%: the reader compares layers line by line.
+                return $"{groups}, {Percent(linear.SaliencyRatio)} salient at {Int(linear.SalientBits)} bits";
         }
     }
 

@@ -14,32 +14,32 @@ partial class SageLm7mModel
     [global::System.CodeDom.Compiler.GeneratedCode("SagePtq.Generator", "1.0.0.0")]
     internal static partial class Layer00
     {
-        /// <summary>self_attn.q_proj: 256→256, sage, K=3 groups, no salient weights; 1.0969 storage bits per weight.</summary>
+        /// <summary>self_attn.q_proj: 256→256, sage, K=3 groups, 0.0% salient at 4 bits; 1.0969 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Query = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.self_attn.q_proj.weight", Rows: 256, Cols: 256, Layout: "sage",
             GroupCount: 3, SalientCount: 0, SalientBits: 4);
 
-        /// <summary>self_attn.k_proj: 256→128, sage, K=1 group, no salient weights; 1.0679 storage bits per weight.</summary>
+        /// <summary>self_attn.k_proj: 256→128, sage, K=1 group, 0.0% salient at 4 bits; 1.0679 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Key = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.self_attn.k_proj.weight", Rows: 128, Cols: 256, Layout: "sage",
             GroupCount: 1, SalientCount: 0, SalientBits: 4);
 
-        /// <summary>self_attn.v_proj: 256→128, sage, K=1 group, no salient weights; 1.0679 storage bits per weight.</summary>
+        /// <summary>self_attn.v_proj: 256→128, sage, K=1 group, 0.0% salient at 4 bits; 1.0679 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Value = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.self_attn.v_proj.weight", Rows: 128, Cols: 256, Layout: "sage",
             GroupCount: 1, SalientCount: 0, SalientBits: 4);
 
-        /// <summary>self_attn.o_proj: 256→256, sage, K=2 groups, no salient weights; 1.0967 storage bits per weight.</summary>
+        /// <summary>self_attn.o_proj: 256→256, sage, K=2 groups, 0.0% salient at 4 bits; 1.0967 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Output = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.self_attn.o_proj.weight", Rows: 256, Cols: 256, Layout: "sage",
             GroupCount: 2, SalientCount: 0, SalientBits: 4);
 
-        /// <summary>mlp.gate_proj: 256→704, sage, K=2 groups, no salient weights; 1.0749 storage bits per weight.</summary>
+        /// <summary>mlp.gate_proj: 256→704, sage, K=2 groups, 0.0% salient at 4 bits; 1.0749 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Gate = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.mlp.gate_proj.weight", Rows: 704, Cols: 256, Layout: "sage",
             GroupCount: 2, SalientCount: 0, SalientBits: 4);
 
-        /// <summary>mlp.up_proj: 256→704, sage, K=2 groups, no salient weights; 1.0749 storage bits per weight.</summary>
+        /// <summary>mlp.up_proj: 256→704, sage, K=2 groups, 0.0% salient at 4 bits; 1.0749 storage bits per weight.</summary>
         internal static readonly global::SagePtq.Runtime.Compiled.LinearPlan Up = new global::SagePtq.Runtime.Compiled.LinearPlan(
             "model.layers.0.mlp.up_proj.weight", Rows: 704, Cols: 256, Layout: "sage",
             GroupCount: 2, SalientCount: 0, SalientBits: 4);
@@ -54,20 +54,20 @@ partial class SageLm7mModel
         {
             // layer 0 input_layernorm: RMSNorm over 256
             step.AttentionNorm();
-            // layer 0 self_attn.q_proj: 256→256, K=3 groups, no salient weights
-            // layer 0 self_attn.k_proj: 256→128, K=1 group, no salient weights
-            // layer 0 self_attn.v_proj: 256→128, K=1 group, no salient weights
+            // layer 0 self_attn.q_proj: 256→256, K=3 groups, 0.0% salient at 4 bits
+            // layer 0 self_attn.k_proj: 256→128, K=1 group, 0.0% salient at 4 bits
+            // layer 0 self_attn.v_proj: 256→128, K=1 group, 0.0% salient at 4 bits
             step.QueryKeyValue(Query, Key, Value);
             // layer 0 rotary embedding: 4 query heads and 2 key heads of size 64; keys and values into the cache
             step.RotaryAndCache();
             // layer 0 attention: 4 heads over 2 key/value heads (2 per group), causal, scaled by 1/√64
             step.Attention();
-            // layer 0 self_attn.o_proj: 256→256, K=2 groups, no salient weights, added to the residual
+            // layer 0 self_attn.o_proj: 256→256, K=2 groups, 0.0% salient at 4 bits, added to the residual
             step.OutputAndResidual(Output);
             // layer 0 post_attention_layernorm: RMSNorm over 256
             step.MlpNorm();
-            // layer 0 mlp.gate_proj: 256→704, K=2 groups, no salient weights
-            // layer 0 mlp.up_proj: 256→704, K=2 groups, no salient weights
+            // layer 0 mlp.gate_proj: 256→704, K=2 groups, 0.0% salient at 4 bits
+            // layer 0 mlp.up_proj: 256→704, K=2 groups, 0.0% salient at 4 bits
             step.GateUp(Gate, Up);
             // layer 0 SwiGLU: silu(gate)·up over 704
             step.SwiGlu();
