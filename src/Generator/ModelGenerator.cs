@@ -97,8 +97,9 @@ public sealed class ModelGenerator : IIncrementalGenerator
         var duplicates = new List<DiagnosticInfo>();
         foreach (var model in sorted)
         {
-            // Class names that differ only in case would still collide as hint names on some file systems.
-            var key = (model.Namespace ?? "") + "." + model.ClassName.ToUpperInvariant();
+            // Hint names are the class name alone, so a namespace does not keep two models apart, and
+            // names that differ only in case would collide as file names on some file systems.
+            var key = model.ClassName.ToUpperInvariant();
             if (owners.TryGetValue(key, out var owner))
             {
                 duplicates.Add(new DiagnosticInfo("SPQ1006", model.ManifestPath, 0, 0, 0, 0, 0, 0, new EquatableArray<string>(new[]

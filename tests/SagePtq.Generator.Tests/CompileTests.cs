@@ -48,8 +48,7 @@ public sealed class CompileTests
     [MemberData(nameof(FixtureNames))]
     public void The_emitted_code_compiles_without_a_single_diagnostic(string fixture)
     {
-        var item = SnapshotTests.Item(fixture);
-        var (compilation, result) = CompileWithGenerator(item);
+        var (compilation, result) = Compiled(fixture);
         Assert.Empty(result.Diagnostics);
         var diagnostics = compilation.GetDiagnostics().Where(d => d.Severity != DiagnosticSeverity.Hidden).ToList();
         Assert.True(diagnostics.Count == 0, string.Join("\n", diagnostics));
@@ -61,7 +60,7 @@ public sealed class CompileTests
     {
         var item = SnapshotTests.Item(fixture);
         var model = SnapshotTests.Model(item with { Namespace = item.Namespace ?? GeneratorHarness.DefaultRootNamespace });
-        var (compilation, _) = CompileWithGenerator(item);
+        var (compilation, _) = Compiled(fixture);
         var prefix = (model.Namespace is null ? "" : model.Namespace + ".") + model.ClassName;
         foreach (var layer in model.Layers)
         {
@@ -76,6 +75,12 @@ public sealed class CompileTests
         var header = Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "sageptq.cuh");
         Assert.Equal(File.ReadAllText(header).ReplaceLineEndings("\n"), (string)cuda.GetMembers("Header").OfType<IFieldSymbol>().Single().ConstantValue!);
     }
+
+    // Compiling is the slow part: each fixture's compilation is made once and shared by the tests.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<(Compilation, GeneratorRunResult)>> Compilations = new();
+
+    private static (Compilation Compilation, GeneratorRunResult Result) Compiled(string fixture) =>
+        Compilations.GetOrAdd(fixture, f => new Lazy<(Compilation, GeneratorRunResult)>(() => CompileWithGenerator(SnapshotTests.Item(f)))).Value;
 
     /// <summary>The consuming project's compilation after the generator ran, with a file that uses the class.</summary>
     internal static (Compilation Compilation, GeneratorRunResult Result) CompileWithGenerator(ManifestItem item, string? rootNamespace = GeneratorHarness.DefaultRootNamespace)
@@ -92,12 +97,14 @@ public sealed class CompileTests
     }
 
     /// <summary>What a consuming app references: the framework, SagePtq.Runtime and its dependencies (this test host's assemblies).</summary>
-    internal static ImmutableArray<MetadataReference> References() =>
+    internal static ImmutableArray<MetadataReference> References() => AllReferences.Value;
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> AllReferences = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => !Path.GetFileName(p).StartsWith("SagePtq.Generator", StringComparison.Ordinal)
                         && !Path.GetFileName(p).StartsWith("Microsoft.CodeAnalysis", StringComparison.Ordinal))
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-            .ToImmutableArray();
+            .ToImmutableArray());
 
     private static string SnapshotPath(string fileName, [System.Runtime.CompilerServices.CallerFilePath] string source = "") =>
         Path.Combine(Path.GetDirectoryName(source)!, "Snapshots", fileName);

@@ -141,6 +141,17 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void SPQ1006_also_across_namespaces_and_letter_case()
+    {
+        // The generated files are named after the class alone: two namespaces would still collide.
+        var first = Fixtures.SageLm7m with { ClassName = "SharedModel", Namespace = "One" };
+        var second = Fixtures.Tiny with { ClassName = "Sharedmodel", Namespace = "Two" };
+        var result = GeneratorHarness.Run([first, second], GeneratorHarness.DefaultRootNamespace);
+        Assert.Null(result.Exception);
+        Assert.Equal("SPQ1006", Assert.Single(result.Diagnostics).Id);
+    }
+
+    [Fact]
     public void A_file_without_the_model_id_metadata_is_ignored()
     {
         var driver = GeneratorHarness.Driver([], [new InMemoryAdditionalText("model.manifest.json", "{ not json")]);
