@@ -86,6 +86,24 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void Changing_a_models_metadata_re_emits_that_model_only()
+    {
+        var compilation = GeneratorHarness.Compilation(null, "class A { }");
+        var driver = Driver().RunGenerators(compilation);
+        var items = new[] { Fixtures.Tiny with { ClassName = "Renamed" }, Fixtures.SageLm7m };
+        var options = new TestOptionsProvider(
+            new Dictionary<string, string> { ["build_property.RootNamespace"] = GeneratorHarness.DefaultRootNamespace },
+            items.ToDictionary(i => i.Path, i => i.Metadata()));
+        driver = driver.WithUpdatedAnalyzerConfigOptions(options).RunGenerators(compilation);
+        var result = driver.GetRunResult().Results[0];
+
+        Assert.Contains(result.GeneratedSources, s => s.HintName == "Renamed.g.cs");
+        Assert.DoesNotContain(result.GeneratedSources, s => s.HintName.StartsWith("TinyLlamaModel", StringComparison.Ordinal));
+        var unique = result.TrackedSteps[ModelGenerator.UniqueModelsStep].SelectMany(s => s.Outputs).ToList();
+        Assert.Equal(1, unique.Count(o => o.Reason is IncrementalStepRunReason.Unchanged or IncrementalStepRunReason.Cached));
+    }
+
+    [Fact]
     public void Equal_manifests_give_equal_models()
     {
         // The model records are value-equal (not reference-equal) across parses: the basis of caching.
