@@ -12,8 +12,8 @@ public sealed record PackTarget(string Directory, byte[] TokenizerJson, string M
 /// Data-free quantization straight into the pack, for models too large to hold quantized in memory
 /// (7B: every linear with its dense dequantized copy would be tens of GB). The pack is written in
 /// <see cref="PackWriter.CanonicalOrder"/>, so the bytes equal those of <see cref="ModelQuantizer.Run"/>
-/// followed by <see cref="PackWriter.Write"/>: first the float tensors, each read from the memory-mapped
-/// checkpoint a chunk at a time; then the quantized embedding and LM head if any; then layer by layer,
+/// followed by <see cref="PackWriter.Write"/>: first the float tensors, each read from the checkpoint a
+/// chunk at a time (with file reads, not the memory map: see <see cref="UnmappedTensorReader"/>); then the quantized embedding and LM head if any; then layer by layer,
 /// each linear's payload and statistics only (the dense arrays are dropped as soon as a linear is done),
 /// so the peak is about one layer's work. Every finished layer is also saved to the resume folder
 /// (<see cref="ResumeStore"/>): after an interruption the same command continues at the first
@@ -43,6 +43,7 @@ public static class StreamingQuantization
         var store = ResumeStore.Open(ResumeStore.PathFor(target.Directory),
             ResumeStore.DescribeInputs(checkpoint, quantizer.Method, target.Options, config.NumLayers), config.NumLayers, log);
         using var writer = PackWriter.Create(target.Directory, config, target.TokenizerJson, target.Method, target.Options);
+        using var reader = new UnmappedTensorReader(checkpoint);
 
         var toQuantize = embeddings.TensorsOf(config);
         var others = LlamaTensors.Expected(config)
@@ -51,12 +52,12 @@ public static class StreamingQuantization
         foreach (var (name, shape) in others.Where(t => !toQuantize.Contains(t.Name)).OrderBy(t => t.Name, PackWriter.CanonicalOrder))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            writer.AddTensor(name, shape, (start, destination) => checkpoint.ReadFloat32(name, destination, start));
+            writer.AddTensor(name, shape, (start, destination) => reader.ReadFloat32(name, destination, start));
         }
         foreach (var (name, shape) in others.Where(t => toQuantize.Contains(t.Name)).OrderBy(t => t.Name, PackWriter.CanonicalOrder))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var data = checkpoint.ReadFloat32(name);
+            var data = reader.ReadFloat32(name);
             int rows = (int)shape[0], cols = (int)shape[1];
             ModelQuantizer.CheckFinite(checkpoint, name, data, cols);
             var quantized = embeddings.Quantize(new Methods.LinearTarget(name, rows, cols, data, null, LinearSeeds.For(seed, name)));
@@ -77,11 +78,14 @@ public static class StreamingQuantization
             else
             {
                 var gate = new Lock();   // linears may finish on several threads; progress is told one at a time
-                linears = QuantizeLayer(checkpoint, quantizer, layer, seed, linearsAtOnce, part =>
+                linears = QuantizeLayer(checkpoint, reader, quantizer, layer, seed, linearsAtOnce, part =>
                 {
                     lock (gate) progress?.Report(new QuantizeProgress(layer, config.NumLayers, part, ++done, total));
                 }, cancellationToken);
                 store.Save(layer, linears);
+                // The layer's dense arrays (large-object heap, tens of MB each) are garbage now: collect them
+                // here rather than let the next layer's allocations pile on top of them.
+                GC.Collect();
             }
             foreach (var linear in linears.OrderBy(l => l.Name, PackWriter.CanonicalOrder))
                 writer.AddLinear(linear.Name, linear.Payload, linear.Stats);
@@ -93,7 +97,7 @@ public static class StreamingQuantization
     }
 
     /// <summary>The seven linears of one layer, payloads and statistics only, in forward order.</summary>
-    private static List<SpilledLinear> QuantizeLayer(Checkpoint checkpoint, ILinearQuantizer quantizer, int layer, ulong seed,
+    private static List<SpilledLinear> QuantizeLayer(Checkpoint checkpoint, UnmappedTensorReader reader, ILinearQuantizer quantizer, int layer, ulong seed,
         int linearsAtOnce, Action<string> linearDone, CancellationToken cancellationToken)
     {
         var parts = LlamaTensors.LayerLinears;
@@ -106,7 +110,7 @@ public static class StreamingQuantization
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 string name = LlamaTensors.Layer(layer, parts[k]);
-                var linear = ModelQuantizer.QuantizeOne(checkpoint, quantizer, layer, parts[k], checkpoint.ReadFloat32(name), hessian: null, seed);
+                var linear = ModelQuantizer.QuantizeOne(checkpoint, quantizer, layer, parts[k], reader.ReadFloat32(name), hessian: null, seed);
                 results[k] = new SpilledLinear(name, linear.Quantized.Payload, linear.Quantized.Stats);   // the dense copy is dropped here
                 linearDone(parts[k]);
             });

@@ -13,11 +13,11 @@ public sealed class StreamingQuantizationTests
     private static readonly Dictionary<string, string> Options = new() { ["seed"] = "7", ["note"] = "test" };
 
     /// <summary>A synthetic checkpoint of tiny's width with <paramref name="layers"/> layers, in <paramref name="dir"/>/model.</summary>
-    private static string TinyModel(TempDir dir, int layers, ulong seed = 1)
+    private static string TinyModel(TempDir dir, int layers, ulong seed = 1, TensorDType dtype = TensorDType.F16)
     {
         string model = dir.File("model");
         var shape = SyntheticShape.Parse("tiny").WithLayers(layers);
-        SyntheticCheckpoint.Write(model, shape, seed, TensorDType.F16, 100_000, SyntheticTokenizer.Create(shape.Vocab));
+        SyntheticCheckpoint.Write(model, shape, seed, dtype, 100_000, SyntheticTokenizer.Create(shape.Vocab));
         return model;
     }
 
@@ -49,13 +49,14 @@ public sealed class StreamingQuantizationTests
     }
 
     [Theory]
-    [InlineData("sage", "fp16", 1)]
-    [InlineData("sage", "8", 3)]
-    [InlineData("rtn", "4", 7)]
-    public void StreamedPackIsByteIdenticalToTheInMemoryPath(string method, string embeddings, int linearsAtOnce)
+    [InlineData("sage", "fp16", 1, TensorDType.F16)]
+    [InlineData("sage", "8", 3, TensorDType.F16)]
+    [InlineData("rtn", "4", 7, TensorDType.F16)]
+    [InlineData("rtn", "fp16", 2, TensorDType.BF16)]
+    public void StreamedPackIsByteIdenticalToTheInMemoryPath(string method, string embeddings, int linearsAtOnce, TensorDType dtype)
     {
         using var dir = TestAssets.NewTempDir();
-        string model = TinyModel(dir, 2);
+        string model = TinyModel(dir, 2, dtype: dtype);
         using var checkpoint = Checkpoint.Open(model);
         var quantizer = Quantizer(method);
         var storage = EmbeddingQuantization.Parse(embeddings);
@@ -140,6 +141,30 @@ public sealed class StreamingQuantizationTests
         StreamingQuantization.Run(checkpoint, quantizer, 7, null, target, log: log.Add);
         Assert.StartsWith("discarding the partial state", Assert.Single(log));
         Assert.Equal(Pack(dir.File("straight")), Pack(target.Directory));
+    }
+
+    [Fact]
+    public void UnmappedReadsEqualTheMemoryMappedOnes()
+    {
+        foreach (var dtype in new[] { TensorDType.F16, TensorDType.BF16 })
+        {
+            using var sub = TestAssets.NewTempDir();
+            using var checkpoint = Checkpoint.Open(TinyModel(sub, 1, dtype: dtype));
+            using var reader = new UnmappedTensorReader(checkpoint);
+            foreach (string name in checkpoint.TensorNames)
+                Assert.Equal(checkpoint.ReadFloat32(name), reader.ReadFloat32(name));
+            Assert.Throws<ArgumentOutOfRangeException>(() => reader.ReadFloat32(LlamaTensors.FinalNorm, new float[2], 63));
+        }
+        // A range that straddles the reader's 64 K-value chunks, in the embedded model's embedding.
+        using (var embedded = Checkpoint.Open(TestAssets.EmbeddedModel))
+        using (var reader = new UnmappedTensorReader(embedded))
+        {
+            var mapped = new float[70_000];
+            var unmapped = new float[70_000];
+            embedded.ReadFloat32(LlamaTensors.Embedding, mapped, 65_000);
+            reader.ReadFloat32(LlamaTensors.Embedding, unmapped, 65_000);
+            Assert.Equal(mapped, unmapped);
+        }
     }
 
     [Fact]
