@@ -83,9 +83,6 @@ public static class StreamingQuantization
                     lock (gate) progress?.Report(new QuantizeProgress(layer, config.NumLayers, part, ++done, total));
                 }, cancellationToken);
                 store.Save(layer, linears);
-                // The layer's dense arrays (large-object heap, tens of MB each) are garbage now: collect them
-                // here rather than let the next layer's allocations pile on top of them.
-                GC.Collect();
             }
             foreach (var linear in linears.OrderBy(l => l.Name, PackWriter.CanonicalOrder))
                 writer.AddLinear(linear.Name, linear.Payload, linear.Stats);
@@ -110,8 +107,13 @@ public static class StreamingQuantization
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 string name = LlamaTensors.Layer(layer, parts[k]);
-                var linear = ModelQuantizer.QuantizeOne(checkpoint, quantizer, layer, parts[k], reader.ReadFloat32(name), hessian: null, seed);
+                ModelLinear? linear = ModelQuantizer.QuantizeOne(checkpoint, quantizer, layer, parts[k], reader.ReadFloat32(name), hessian: null, seed);
                 results[k] = new SpilledLinear(name, linear.Quantized.Payload, linear.Quantized.Stats);   // the dense copy is dropped here
+                // Its dense arrays (large-object heap, up to 180 MB each at 7B) are garbage now. The GC would
+                // collect them only at its next full collection, after several more linears had piled
+                // theirs on top; a full collection per linear costs milliseconds against seconds of work.
+                linear = null;
+                GC.Collect();
                 linearDone(parts[k]);
             });
         }
