@@ -11,19 +11,22 @@ namespace SagePtq.Quantizer.Pipeline;
 /// times, the method and every manifest option, seed included) and one <c>layer-NNNNN.bin</c> per finished
 /// decoder layer (<see cref="LayerSpill"/>). Every file is written to a temporary name and renamed, so
 /// a killed process leaves whole files or none. A run with other inputs discards the folder; a finished
-/// run deletes it.
+/// run deletes it. While a store is open it holds an exclusive lock on <c>OUT.partial.lock</c>, so a
+/// second run on the same output is refused instead of deleting the first one's files under it.
 /// </summary>
-public sealed class ResumeStore
+public sealed class ResumeStore : IDisposable
 {
     /// <summary>The file naming what the partial state belongs to.</summary>
     public const string InputsFileName = "inputs.json";
 
     private readonly string _directory;
+    private readonly FileStream _lock;
 
-    private ResumeStore(string directory, int finishedLayers)
+    private ResumeStore(string directory, int finishedLayers, FileStream lockFile)
     {
         _directory = directory;
         FinishedLayers = finishedLayers;
+        _lock = lockFile;
     }
 
     /// <summary>Layers 0..FinishedLayers−1 are on disk and can be loaded instead of quantized.</summary>
@@ -66,11 +69,12 @@ public sealed class ResumeStore
     /// layers of a run with the same inputs, counting them up to the first missing or damaged file, and
     /// discards the folder of a run with other inputs. <paramref name="log"/> is told what was done.
     /// </summary>
-    /// <exception cref="ModelFileException">The folder cannot be created or written.</exception>
+    /// <exception cref="ModelFileException">The folder cannot be created or written, or another run holds it.</exception>
     public static ResumeStore Open(string directory, string inputs, int layers, Action<string>? log = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(inputs);
+        var lockFile = Lock(directory);
         try
         {
             string inputsPath = Path.Combine(directory, InputsFileName);
@@ -83,20 +87,48 @@ public sealed class ResumeStore
                     while (finished < layers && IsReadable(directory, finished)) finished++;
                     for (int layer = finished; layer < layers; layer++) File.Delete(LayerPath(directory, layer));
                     if (finished > 0) log?.Invoke($"resuming at layer {finished} of {layers} ({finished} finished layers in {directory})");
-                    return new ResumeStore(directory, finished);
+                    return new ResumeStore(directory, finished, lockFile);
                 }
                 log?.Invoke($"discarding the partial state in {directory}: it belongs to other inputs (checkpoint files, method, options or seed differ)");
                 Directory.Delete(directory, recursive: true);
             }
             Directory.CreateDirectory(directory);
             WriteAtomically(inputsPath, System.Text.Encoding.UTF8.GetBytes(inputs));
-            return new ResumeStore(directory, 0);
+            return new ResumeStore(directory, 0, lockFile);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            lockFile.Dispose();
             throw new ModelFileException(directory, $"resume folder cannot be used: {e.Message}", e);
         }
+        catch
+        {
+            lockFile.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Takes the exclusive lock beside the folder (an advisory lock on Unix, a share mode on Windows).</summary>
+    private static FileStream Lock(string directory)
+    {
+        string path = directory + ".lock";
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e)
+        {
+            throw new ModelFileException(path, $"another quantize run is writing this output (its lock is held): {e.Message}", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new ModelFileException(path, $"the lock of the resume folder cannot be created: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Releases the lock (the folder stays, for a later run to resume from, unless <see cref="Delete"/> removed it).</summary>
+    public void Dispose() => _lock.Dispose();
 
     /// <summary>The linears of a finished layer (<paramref name="layer"/> &lt; <see cref="FinishedLayers"/>).</summary>
     /// <exception cref="InvalidDataException">The file changed since <see cref="Open"/> and is no longer readable.</exception>

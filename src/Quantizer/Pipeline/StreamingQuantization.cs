@@ -40,8 +40,25 @@ public static class StreamingQuantization
         embeddings ??= EmbeddingQuantization.Fp16;
         var config = checkpoint.Config;
 
-        var store = ResumeStore.Open(ResumeStore.PathFor(target.Directory),
+        using var store = ResumeStore.Open(ResumeStore.PathFor(target.Directory),
             ResumeStore.DescribeInputs(checkpoint, quantizer.Method, target.Options, config.NumLayers), config.NumLayers, log);
+        bool created = !System.IO.Directory.Exists(target.Directory);
+        try
+        {
+            return Write(checkpoint, quantizer, seed, embeddings, target, store, linearsAtOnce, progress, cancellationToken);
+        }
+        catch when (created)
+        {
+            // As the in-memory path does, leave no output folder behind when there was none before.
+            try { System.IO.Directory.Delete(target.Directory); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    private static PackManifest Write(Checkpoint checkpoint, ILinearQuantizer quantizer, ulong seed, EmbeddingQuantization embeddings,
+        PackTarget target, ResumeStore store, int linearsAtOnce, IProgress<QuantizeProgress>? progress, CancellationToken cancellationToken)
+    {
+        var config = checkpoint.Config;
         using var writer = PackWriter.Create(target.Directory, config, target.TokenizerJson, target.Method, target.Options);
         using var reader = new UnmappedTensorReader(checkpoint);
 

@@ -101,7 +101,7 @@ public sealed class StreamingQuantizationTests
             StreamingQuantization.Run(checkpoint, quantizer, 7, null, target, 1, progress, null, cancel.Token));
         string partial = ResumeStore.PathFor(target.Directory);
         Assert.Equal(["inputs.json", "layer-00000.bin", "layer-00001.bin"], Directory.GetFiles(partial).Select(Path.GetFileName).Order());
-        Assert.False(File.Exists(Path.Combine(target.Directory, PackFormat.PackFileName)));
+        Assert.False(Directory.Exists(target.Directory), "a cancelled run leaves no output folder where there was none");
 
         var log = new List<string>();
         var stages = new List<string>();
@@ -165,6 +165,25 @@ public sealed class StreamingQuantizationTests
             reader.ReadFloat32(LlamaTensors.Embedding, unmapped, 65_000);
             Assert.Equal(mapped, unmapped);
         }
+    }
+
+    [Fact]
+    public void ASecondRunOnTheSameOutputIsRefusedWhileTheFirstHoldsItsLock()
+    {
+        using var dir = TestAssets.NewTempDir();
+        using var checkpoint = Checkpoint.Open(TestAssets.EmbeddedModel);
+        var quantizer = Quantizer("rtn");
+        var target = new PackTarget(dir.File("out"), Tokenizer(TestAssets.EmbeddedModel), "rtn", Options);
+        using (ResumeStore.Open(ResumeStore.PathFor(target.Directory), "{}", 6))
+        {
+            var e = Assert.Throws<Runtime.ModelFileException>(() => StreamingQuantization.Run(checkpoint, quantizer, 7, null, target));
+            Assert.Contains("another quantize run is writing this output", e.Message);
+        }
+        // Released: the next run proceeds (and discards that state, which belongs to other inputs).
+        var log = new List<string>();
+        StreamingQuantization.Run(checkpoint, quantizer, 7, null, target, log: log.Add);
+        Assert.StartsWith("discarding the partial state", Assert.Single(log));
+        Assert.False(File.Exists(ResumeStore.PathFor(target.Directory) + ".lock"));
     }
 
     [Fact]
