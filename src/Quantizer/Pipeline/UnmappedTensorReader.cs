@@ -41,24 +41,24 @@ internal sealed class UnmappedTensorReader(Checkpoint checkpoint) : IDisposable
         byte[] buffer = ArrayPool<byte>.Shared.Rent(4 * ChunkValues);   // per call: several linears may be read at once
         try
         {
-        for (int done = 0; done < destination.Length;)
-        {
-            int count = Math.Min(ChunkValues, destination.Length - done);
-            var bytes = buffer.AsSpan(0, count * size);
-            long offset = info.Offset + (start + done) * size;
-            try
+            for (int done = 0; done < destination.Length;)
             {
-                for (int read = 0; read < bytes.Length;)
+                int count = Math.Min(ChunkValues, destination.Length - done);
+                var bytes = buffer.AsSpan(0, count * size);
+                long offset = info.Offset + (start + done) * size;
+                try
                 {
-                    int n = RandomAccess.Read(file, bytes[read..], offset + read);
-                    if (n == 0) throw new ModelFileException(info.FilePath, $"ends inside tensor {name}: the file is truncated");
-                    read += n;
+                    for (int read = 0; read < bytes.Length;)
+                    {
+                        int n = RandomAccess.Read(file, bytes[read..], offset + read);
+                        if (n == 0) throw new ModelFileException(info.FilePath, $"ends inside tensor {name}: the file is truncated");
+                        read += n;
+                    }
                 }
+                catch (IOException e) { throw new ModelFileException(info.FilePath, $"cannot be read: {e.Message}", e); }
+                Convert(info.DType, bytes, destination.Slice(done, count));
+                done += count;
             }
-            catch (IOException e) { throw new ModelFileException(info.FilePath, $"cannot be read: {e.Message}", e); }
-            Convert(info.DType, bytes, destination.Slice(done, count));
-            done += count;
-        }
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
