@@ -11,7 +11,9 @@ namespace SagePtq.Quantizer.Cli;
 
 /// <summary>
 /// <c>sageptq quantize</c>: a checkpoint in, a pack out (model.sagepack + model.manifest.json),
-/// written atomically: on any error or Ctrl+C the output folder keeps what it had before.
+/// written atomically: on any error or Ctrl+C the output folder keeps what it had before. Data-free
+/// runs stream into the pack (<see cref="StreamingQuantization"/>) and keep their finished layers in
+/// <c>OUT.partial</c>, so that the same command after an interruption continues where it stopped.
 /// </summary>
 internal static class QuantizeCommand
 {
@@ -37,10 +39,15 @@ internal static class QuantizeCommand
             if (!EmbeddingQuantization.Choices.Contains(value))
                 result.AddError($"--embeddings must be one of {string.Join(", ", EmbeddingQuantization.Choices)}, not '{value}'.");
         });
+        var parallelLinears = new Option<int>("--parallel-linears")
+        {
+            Description = "Data-free runs: how many of a layer's seven linears are quantized at once (the pack does not depend on it).",
+            DefaultValueFactory = _ => 1,
+        }.WithRange(1, LlamaTensors.LayerLinears.Length);
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random choice: same inputs and seed, byte-identical pack.", DefaultValueFactory = _ => 0 };
         var json = CliOptions.Json();
 
-        var command = new Command("quantize", "Quantize a checkpoint into a pack.") { model, method, output, bits, optionPairs, embeddings, calibration, windows, length, seed, json };
+        var command = new Command("quantize", "Quantize a checkpoint into a pack.") { model, method, output, bits, optionPairs, embeddings, calibration, windows, length, parallelLinears, seed, json };
         command.SetAction(parse =>
         {
             var clock = Stopwatch.StartNew();
@@ -74,28 +81,20 @@ internal static class QuantizeCommand
                 : CalibrationWindows.Draw(EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(calibrationPath)),
                     parse.GetValue(windows), windowLength, parse.GetValue(seed), calibrationPath);
 
-            int total = checkpoint.Config.NumLayers * LlamaTensors.LayerLinears.Length;
-            var quantized = CliProgress.Run(context, $"quantize {methodName}", total, report =>
-                ModelQuantizer.Run(checkpoint, quantizer, calibrationWindows, parse.GetValue(seed), embeddingStorage,
-                    new InlineProgress<QuantizeProgress>(p => report(p.LinearsDone)), context.Cancellation));
-
             var options = new SortedDictionary<string, string>(methodOptions.Effective.ToDictionary(), StringComparer.Ordinal)
             {
                 ["seed"] = parse.GetValue(seed).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["embeddings"] = embeddingStorage.Name,
                 ["calibration"] = calibrationPath is null ? "none" : $"{Path.GetFileName(calibrationPath)}, {calibrationWindows!.Length} x {windowLength} tokens",
             };
-            var manifest = PackWriter.Write(outDir, new PackContents
-            {
-                Config = checkpoint.Config,
-                TokenizerJson = tokenizerJson,
-                Method = methodName,
-                MethodOptions = options,
-                Tensors = quantized.FloatTensors.ToDictionary(t => t.Name, t => (t.Data, t.Shape.Select(d => (long)d).ToArray())),
-                Linears = quantized.Linears.Select(l => (l.Name, l.Quantized))
-                    .Concat(quantized.QuantizedTensors.Select(t => (t.Name, t.Quantized)))
-                    .ToDictionary(l => l.Name, l => (l.Quantized.Payload, l.Quantized.Stats)),
-            }, context.Cancellation);
+            int total = checkpoint.Config.NumLayers * LlamaTensors.LayerLinears.Length;
+            var manifest = calibrationWindows is null
+                ? CliProgress.Run(context, $"quantize {methodName}", total, report =>
+                    StreamingQuantization.Run(checkpoint, quantizer, parse.GetValue(seed), embeddingStorage,
+                        new PackTarget(outDir, tokenizerJson, methodName, options), parse.GetValue(parallelLinears),
+                        new InlineProgress<QuantizeProgress>(p => report(p.LinearsDone)), context.Error.WriteLine, context.Cancellation))
+                : WriteCalibrated(context, checkpoint, quantizer, methodName, calibrationWindows, parse.GetValue(seed), embeddingStorage,
+                    tokenizerJson, outDir, options);
 
             var bitReport = ModelBitReport.FromManifest(manifest);
             var embeddingParts = bitReport.Others.Where(o => o.Kind is ModelBitReport.EmbeddingKind or ModelBitReport.LmHeadKind).ToList();
@@ -134,6 +133,28 @@ internal static class QuantizeCommand
         return command;
     }
 
+
+    /// <summary>The calibrated path: layer by layer through the model in memory, then the whole pack at once.</summary>
+    private static PackManifest WriteCalibrated(CliContext context, Checkpoint checkpoint, ILinearQuantizer quantizer, string methodName,
+        int[][] calibrationWindows, ulong seed, EmbeddingQuantization embeddingStorage, byte[] tokenizerJson, string outDir,
+        SortedDictionary<string, string> options)
+    {
+        int total = checkpoint.Config.NumLayers * LlamaTensors.LayerLinears.Length;
+        var quantized = CliProgress.Run(context, $"quantize {methodName}", total, report =>
+            ModelQuantizer.Run(checkpoint, quantizer, calibrationWindows, seed, embeddingStorage,
+                new InlineProgress<QuantizeProgress>(p => report(p.LinearsDone)), context.Cancellation));
+        return PackWriter.Write(outDir, new PackContents
+        {
+            Config = checkpoint.Config,
+            TokenizerJson = tokenizerJson,
+            Method = methodName,
+            MethodOptions = options,
+            Tensors = quantized.FloatTensors.ToDictionary(t => t.Name, t => (t.Data, t.Shape.Select(d => (long)d).ToArray())),
+            Linears = quantized.Linears.Select(l => (l.Name, l.Quantized))
+                .Concat(quantized.QuantizedTensors.Select(t => (t.Name, t.Quantized)))
+                .ToDictionary(l => l.Name, l => (l.Quantized.Payload, l.Quantized.Stats)),
+        }, context.Cancellation);
+    }
 
     private static byte[] ReadTokenizer(string path) =>
         File.Exists(path) ? File.ReadAllBytes(path) : throw new ModelFileException(path, "file not found: the pack embeds the model's tokenizer");

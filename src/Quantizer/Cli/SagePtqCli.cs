@@ -33,6 +33,7 @@ public static class SagePtqCli
         TokenizeCommand.Create(context),
         BenchCommand.Create(context),
         SynthCommand.Create(context),
+        SynthCheckpointCommand.Create(context),
     };
 
     /// <summary>Runs one command line, writing results to <paramref name="output"/> and errors and progress to <paramref name="error"/>.</summary>

@@ -14,6 +14,8 @@ namespace SagePtq.Quantizer.Pipeline;
 /// pushed through the quantized layer to become the next layer's inputs. The embedding and LM
 /// head stay in floating point unless an <see cref="EmbeddingQuantization"/> says otherwise; a
 /// quantized embedding is quantized first, so calibration starts from what the pack will hold.
+/// This keeps every result (with its dense copy) until the end; <see cref="StreamingQuantization"/>
+/// is the data-free path that writes the pack as it goes, for models of 7B parameters and more.
 /// </summary>
 public static class ModelQuantizer
 {
@@ -92,7 +94,7 @@ public static class ModelQuantizer
         return new QuantizedModel(config, quantizer.Method, floatTensors, linears, quantizedTensors);
     }
 
-    private static ModelLinear QuantizeOne(Checkpoint checkpoint, ILinearQuantizer quantizer, int layer, string part,
+    internal static ModelLinear QuantizeOne(Checkpoint checkpoint, ILinearQuantizer quantizer, int layer, string part,
         float[] weight, double[]? hessian, ulong seed)
     {
         var name = LlamaTensors.Layer(layer, part);
@@ -104,7 +106,7 @@ public static class ModelQuantizer
     }
 
     /// <summary>A NaN or infinite weight would poison every scale it touches: refuse it by name and position.</summary>
-    private static void CheckFinite(Checkpoint checkpoint, string name, float[] weight, int cols)
+    internal static void CheckFinite(Checkpoint checkpoint, string name, float[] weight, int cols)
     {
         for (int i = 0; i < weight.Length; i++)
             if (!float.IsFinite(weight[i]))

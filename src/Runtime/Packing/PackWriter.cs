@@ -113,12 +113,12 @@ public sealed class PackWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(contents);
         using var writer = Create(directory, contents.Config, contents.TokenizerJson, contents.Method, contents.MethodOptions, contents.FloatTensorType);
-        foreach (var (name, tensor) in contents.Tensors.OrderBy(t => CanonicalKey(t.Key)))
+        foreach (var (name, tensor) in contents.Tensors.OrderBy(t => t.Key, CanonicalOrder))
         {
             cancellationToken.ThrowIfCancellationRequested();
             writer.AddTensor(name, tensor.Data, tensor.Shape);
         }
-        foreach (var (name, linear) in contents.Linears.OrderBy(l => CanonicalKey(l.Key)))
+        foreach (var (name, linear) in contents.Linears.OrderBy(l => l.Key, CanonicalOrder))
         {
             cancellationToken.ThrowIfCancellationRequested();
             writer.AddLinear(name, linear.Payload, linear.Stats);
@@ -126,7 +126,15 @@ public sealed class PackWriter : IDisposable
         return writer.Commit(cancellationToken);
     }
 
-    /// <summary>Non-layer tensors first by name, then layers in numeric order (so layer 10 follows layer 9).</summary>
+    /// <summary>
+    /// The order <see cref="Write"/> adds tensors and linears in: non-layer names first by name, then layers
+    /// in numeric order (so layer 10 follows layer 9), by name within a layer. A caller that streams with
+    /// <see cref="AddTensor(string, float[], IReadOnlyList{long})"/> and <see cref="AddLinear"/> in this order
+    /// writes the same bytes as <see cref="Write"/>.
+    /// </summary>
+    public static IComparer<string> CanonicalOrder { get; } = Comparer<string>.Create(
+        (a, b) => Comparer<(int, string)>.Default.Compare(CanonicalKey(a), CanonicalKey(b)));
+
     private static (int, string) CanonicalKey(string name) => (LinearRecord.LayerOf(name) is int layer ? layer + 1 : 0, name);
 
     /// <summary>Writes one quantized linear: each section as tensor <c>{name}/{section}</c>, and its manifest record.</summary>
@@ -161,29 +169,47 @@ public sealed class PackWriter : IDisposable
     /// <exception cref="ArgumentException">A repeated name, or a shape that does not match the data.</exception>
     public void AddTensor(string name, float[] data, IReadOnlyList<long> shape)
     {
-        ThrowIfClosed();
-        ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(shape);
         if (shape.Count == 0 || shape.Any(d => d <= 0) || shape.Aggregate(1L, (a, b) => a * b) != data.Length)
             throw new ArgumentException($"tensor {name} has {data.Length} values, shape [{string.Join(", ", shape)}] says otherwise", nameof(shape));
+        AddTensor(name, shape, (start, destination) => data.AsSpan((int)start, destination.Length).CopyTo(destination));
+    }
+
+    /// <summary>
+    /// Writes one unquantized tensor read a chunk at a time, so that a large one (a 7B model's embedding)
+    /// never needs a whole FP32 copy in memory: <paramref name="read"/> fills its span with the elements
+    /// that start at the given row-major index. Same bytes as the array overload for the same values.
+    /// </summary>
+    /// <exception cref="ArgumentException">A repeated name, or a shape with no elements.</exception>
+    public void AddTensor(string name, IReadOnlyList<long> shape, Action<long, Span<float>> read)
+    {
+        ThrowIfClosed();
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(read);
+        if (shape.Count == 0 || shape.Any(d => d <= 0))
+            throw new ArgumentException($"tensor {name} has shape [{string.Join(", ", shape)}]: every dimension must be positive", nameof(shape));
+        long elements = shape.Aggregate(1L, (a, b) => a * b);
         ClaimName(name);
 
         long offset = BeginTensor();
         int elementBytes = PackFormat.ElementBytes(_floatType);
-        if (_floatType == PackDataType.Float32)
-            WritePayload(MemoryMarshal.AsBytes(data.AsSpan()));
-        else
+        var floats = new float[(int)Math.Min(ConvertChunk, elements)];
+        var halves = _floatType == PackDataType.Float16 ? new Half[floats.Length] : [];
+        for (long start = 0; start < elements; start += ConvertChunk)
         {
-            var halves = new Half[Math.Min(ConvertChunk, data.Length)];
-            for (int start = 0; start < data.Length; start += ConvertChunk)
+            int count = (int)Math.Min(ConvertChunk, elements - start);
+            read(start, floats.AsSpan(0, count));
+            if (_floatType == PackDataType.Float32)
+                WritePayload(MemoryMarshal.AsBytes(floats.AsSpan(0, count)));
+            else
             {
-                int count = Math.Min(ConvertChunk, data.Length - start);
-                TensorPrimitives.ConvertToHalf(data.AsSpan(start, count), halves.AsSpan(0, count));
+                TensorPrimitives.ConvertToHalf(floats.AsSpan(0, count), halves.AsSpan(0, count));
                 WritePayload(MemoryMarshal.AsBytes(halves.AsSpan(0, count)));
             }
         }
-        long length = (long)data.Length * elementBytes;
+        long length = elements * elementBytes;
         _table.Add(new PackTableEntry(name, _floatType, offset, length));
         _tensors.Add(new TensorRecord(name, _floatType, shape.ToArray(), offset, length));
     }
