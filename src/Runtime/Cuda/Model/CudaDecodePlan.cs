@@ -99,6 +99,32 @@ internal sealed class CudaDecodePlan
     }
 }
 
+/// <summary>The FP16 stand-in of a pack for the benchmark's side-by-side FP16 decode (<see cref="CudaModelOptions.SyntheticFp16Weights"/>).</summary>
+internal static class Fp16Substitute
+{
+    /// <summary><paramref name="manifest"/> with every decoder linear an <c>f16</c> linear of one section of the same shape.</summary>
+    public static PackManifest Manifest(PackManifest manifest) => manifest with
+    {
+        Linears = manifest.Linears.Select(l => l.Layer is null ? l : new LinearRecord(l.Name, l.Layer, l.Rows, l.Cols, "f16",
+            new Dictionary<string, int>(), [new SectionRecord("weights", 0, 2L * l.Rows * l.Cols)], new LinearStats(0, 0, 0, 0, 16))).ToList(),
+    };
+
+    /// <summary>Small pseudo-random halves (|w| &lt; 1/64, never NaN), <paramref name="bytes"/> of them, the same every time.</summary>
+    public static byte[] Noise(long bytes)
+    {
+        var halves = new Half[(bytes + 1) / 2];
+        ulong state = 0x5A6E5EEDUL;
+        for (int i = 0; i < halves.Length; i++)
+        {
+            state += 0x9E3779B97F4A7C15UL;
+            ulong z = (state ^ (state >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            halves[i] = (Half)(((int)(z >> 40) - (1 << 23)) / (float)(1 << 29));
+        }
+        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(halves.AsSpan()).ToArray();
+    }
+}
+
 /// <summary>The RoPE tables of the GPU: built exactly as the CPU's <see cref="Reference.RotaryEmbedding"/> builds its own.</summary>
 internal static class RopeTables
 {

@@ -68,7 +68,8 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
         ArgumentNullException.ThrowIfNull(pack);
         options ??= new CudaModelOptions();
         var c = pack.Manifest.Architecture;
-        var plan = CudaDecodePlan.Create(pack.Manifest, options.ContextLength);
+        var manifest = options.SyntheticFp16Weights ? Fp16Substitute.Manifest(pack.Manifest) : pack.Manifest;
+        var plan = CudaDecodePlan.Create(manifest, options.ContextLength);
         if (!CudaDevice.TryOpen(out var device, out var reason, options.DeviceOrdinal))
             throw new CudaUnavailableException($"CUDA backend unavailable: {reason}");
         _device = device!;
@@ -77,7 +78,9 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
         {
             ContextLength = plan.ContextLength;
             _useGraph = options.UseGraph;
-            var sources = CudaSourceBuilder.ForPack(pack);
+            var sources = options.SyntheticFp16Weights
+                ? new CudaSourceBuilder(manifest, "fp16-substitute", "0000000000000000000000000000000000000000000000000000000000000000")
+                : CudaSourceBuilder.ForPack(pack);
             var log = options.Log ?? TextWriter.Null;
             var cache = new CudaKernelCache(NvrtcCompiler.Instance, options.KernelCacheDirectory, log);
             var headers = new Dictionary<string, string> { [CudaSourceBuilder.HeaderName] = CudaSourceBuilder.HeaderText };
@@ -91,7 +94,14 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var backendModule = Compile("decode.cu", sources.BackendSource(plan.LmHead));
             var layerModules = sources.LayerSources().Select(l => Compile($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
 
-            _weights = DeviceWeights.Upload(_device, plan.Weights, (name, k) => PackSections.Of(pack, name, k));
+            SectionReader reader = (name, k) => PackSections.Of(pack, name, k);
+            if (options.SyntheticFp16Weights)
+            {
+                var noise = Fp16Substitute.Noise(plan.Layers.SelectMany(l => l.Linears).Max(l => l.Record.Sections[0].Length));
+                reader = (name, k) => manifest.FindLinear(name) is { Layer: not null } substitute
+                    ? noise.AsSpan(0, (int)substitute.Sections[k].Length) : PackSections.Of(pack, name, k);
+            }
+            _weights = DeviceWeights.Upload(_device, plan.Weights, reader);
             _owned.Add(_weights);
             WeightBytesPerToken = plan.Weights.SectionBytes;
 

@@ -33,6 +33,13 @@ public sealed record CudaModelOptions
 
     /// <summary>Where compile and cache messages go; null = nowhere.</summary>
     public TextWriter? Log { get; init; }
+
+    /// <summary>
+    /// Benchmarks only: run every decoder linear as an <c>f16</c> linear of the same shape filled with small
+    /// pseudo-random halves instead of the pack's weights (embedding, norms and LM head stay), so the FP16 decode
+    /// of a pack's architecture is timed through the same code path. The logits mean nothing.
+    /// </summary>
+    internal bool SyntheticFp16Weights { get; init; }
 }
 
 /// <summary>
