@@ -188,7 +188,7 @@ public sealed class CudaSourceBuilder
             .Append("{\n    sageptq::AttentionArgs at = args;\n    at.position = *position;\n    sageptq::attention<").Append(heads).Append(">(at);\n}\n");
         s.Append('\n').Append("// a float vector of n in int8 blocks of 32 (the uniform layout's activation) where no norm or SwiGLU made it; one CTA\n");
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
-            .Append("(const float* x, int n, int8_t* codes, float* scales, int32_t* sums)\n")
+            .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
             .Append("{\n    sageptq::quantize_rows_warp(x, n, 32, codes, scales, sums);\n}\n");
         for (int layer = 0; layer < a.NumLayers; layer++)
         {
