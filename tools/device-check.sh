@@ -22,7 +22,20 @@ case "$mode" in
 prepare)
   set -e
   dotnet build src/Quantizer/SagePtq.Quantizer.csproj -c Release -v quiet -nologo
-  bash ../shared/device/pack.sh src/Quantizer/SagePtq.Quantizer.csproj
+  if [ -d .git ]; then
+    bash ../shared/device/pack.sh src/Quantizer/SagePtq.Quantizer.csproj
+  else
+    # In a git worktree .git is a file, which pack.sh's exclude step cannot write to: the same steps here.
+    mkdir -p .device/app
+    if [ ! -f .device/dotnet-runtime.tar.xz ]; then
+      dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
+      fx=$(ls -d "$dn"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)
+      tar -cJf .device/dotnet-runtime.tar.xz -C "$dn" dotnet host/fxr "shared/Microsoft.NETCore.App/$(basename "$fx")"
+    fi
+    rm -rf .device/app/SagePtq.Quantizer
+    dotnet publish src/Quantizer/SagePtq.Quantizer.csproj -c Release -o .device/app/SagePtq.Quantizer --no-self-contained -p:UseAppHost=false -v quiet -nologo
+    cp ../shared/device/run.sh .device/run.sh
+  fi
   sageptq=(dotnet "$root/.device/app/SagePtq.Quantizer/sageptq.dll")
   rm -rf .device/packs && mkdir -p .device/packs
   "${sageptq[@]}" quantize --model models/sagelm-7m --method fp16 --out .device/packs/sagelm-7m-fp16
