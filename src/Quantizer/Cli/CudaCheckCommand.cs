@@ -103,30 +103,40 @@ internal static class CudaCheckCommand
         }
         using (gpu)
         {
-            rows.Add(new CheckRow(label, "open on CUDA", true, $"{gpu.Device}, {gpu.LaunchesPerToken} launches a token, {gpu.WeightBytesPerToken / 1e6:F2} MB of weights"));
-            CheckLinears(pack, gpu, label, rows);
-            var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()), Path.Combine(dir, PackFormat.ManifestFileName));
-            foreach (var prompt in Prompts)
+            try { CheckOnGpu(pack, cpu, gpu, dir, label, greedyTokens, textPath, window, maxWindows, rows, context); }
+            catch (Exception e) when (e is CudaException or CudaCompileException)
             {
-                var ids = tokenizer.Encode(prompt, addBos: true);
-                var options = GenerationOptions.Greedy with { MaxTokens = greedyTokens, StopAtEos = false };
-                var expected = TokenGenerator.Generate(cpu, ids, options).ToArray();
-                var actual = TokenGenerator.Generate(gpu, ids, options).ToArray();
-                int first = Enumerable.Range(0, Math.Min(expected.Length, actual.Length)).FirstOrDefault(i => expected[i] != actual[i], -1);
-                bool same = expected.SequenceEqual(actual);
-                rows.Add(new CheckRow(label, $"greedy \"{prompt}\"", same,
-                    same ? $"{actual.Length} tokens equal the CPU's" : $"differs from token {first}: cuda {string.Join(' ', actual)} / cpu {string.Join(' ', expected)}"));
+                rows.Add(new CheckRow(label, "run on CUDA", false, e.Message));
             }
-            if (textPath is not null)
-            {
-                int[] stream = EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(textPath));
-                int length = Math.Min(window, Math.Min(gpu.ContextLength, pack.Manifest.Architecture.MaxPositionEmbeddings));
-                var onCpu = Perplexity.Evaluate(cpu, stream, length, maxWindows, cancellationToken: context.Cancellation);
-                var onGpu = Perplexity.Evaluate(gpu, stream, length, maxWindows, cancellationToken: context.Cancellation);
-                double relative = Math.Abs(onGpu.Perplexity - onCpu.Perplexity) / onCpu.Perplexity;
-                rows.Add(new CheckRow(label, $"perplexity, {onCpu.Windows} windows of {length}", relative <= PerplexityTolerance,
-                    $"cuda {onGpu.Perplexity:F4}, cpu {onCpu.Perplexity:F4}: {100 * relative:F3} % (limit {100 * PerplexityTolerance:F1} %)"));
-            }
+        }
+    }
+
+    private static void CheckOnGpu(PackedModel pack, CpuModel cpu, CudaModel gpu, string dir, string label, int greedyTokens, string? textPath,
+        int window, int maxWindows, List<CheckRow> rows, CliContext context)
+    {
+        rows.Add(new CheckRow(label, "open on CUDA", true, $"{gpu.Device}, {gpu.LaunchesPerToken} launches a token, {gpu.WeightBytesPerToken / 1e6:F2} MB of weights"));
+        CheckLinears(pack, gpu, label, rows);
+        var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()), Path.Combine(dir, PackFormat.ManifestFileName));
+        foreach (var prompt in Prompts)
+        {
+            var ids = tokenizer.Encode(prompt, addBos: true);
+            var options = GenerationOptions.Greedy with { MaxTokens = greedyTokens, StopAtEos = false };
+            var expected = TokenGenerator.Generate(cpu, ids, options).ToArray();
+            var actual = TokenGenerator.Generate(gpu, ids, options).ToArray();
+            int first = Enumerable.Range(0, Math.Min(expected.Length, actual.Length)).FirstOrDefault(i => expected[i] != actual[i], -1);
+            bool same = expected.SequenceEqual(actual);
+            rows.Add(new CheckRow(label, $"greedy \"{prompt}\"", same,
+                same ? $"{actual.Length} tokens equal the CPU's" : $"differs from token {first}: cuda {string.Join(' ', actual)} / cpu {string.Join(' ', expected)}"));
+        }
+        if (textPath is not null)
+        {
+            int[] stream = EvaluationText.TokenizeDocuments(tokenizer, CliOptions.ReadText(textPath));
+            int length = Math.Min(window, Math.Min(gpu.ContextLength, pack.Manifest.Architecture.MaxPositionEmbeddings));
+            var onCpu = Perplexity.Evaluate(cpu, stream, length, maxWindows, cancellationToken: context.Cancellation);
+            var onGpu = Perplexity.Evaluate(gpu, stream, length, maxWindows, cancellationToken: context.Cancellation);
+            double relative = Math.Abs(onGpu.Perplexity - onCpu.Perplexity) / onCpu.Perplexity;
+            rows.Add(new CheckRow(label, $"perplexity, {onCpu.Windows} windows of {length}", relative <= PerplexityTolerance,
+                $"cuda {onGpu.Perplexity:F4}, cpu {onCpu.Perplexity:F4}: {100 * relative:F3} % (limit {100 * PerplexityTolerance:F1} %)"));
         }
     }
 

@@ -296,7 +296,12 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
         if (input.Length != record.Cols) throw new ArgumentException($"{name} takes {record.Cols} inputs, not {input.Length}", nameof(input));
         _device.MakeCurrent();
         _checkInput.CopyFrom(input);
-        if (record.Layout == "uniform") QuantizeLaunch(_checkInput, record.Cols, _checkQuant)(_stream);
+        if (record.Layout == "uniform")
+        {
+            using var arguments = QuantizeArguments(_checkInput, record.Cols, _checkQuant);
+            _quantize.Launch(1, Threads, 0, _stream, arguments.Pointers);
+            _stream.Synchronize();
+        }
         LinearLaunch(kernels, _checkInput, _checkQuant, _checkOutput, residual: false)(_stream);
         _stream.Synchronize();
         var output = new float[record.Rows];
@@ -350,9 +355,12 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     /// <summary>The block-32 int8 activation of <paramref name="count"/> floats (one CTA).</summary>
     private Action<CudaStream> QuantizeLaunch(DeviceBuffer input, int count, Quantized into)
     {
-        var arguments = Own(new KernelArguments().Add(input).Add(count).Add(into.Codes).Add(into.Scales).Add(into.Sums));
+        var arguments = Own(QuantizeArguments(input, count, into));
         return s => _quantize.Launch(1, Threads, 0, s, arguments.Pointers);
     }
+
+    private static KernelArguments QuantizeArguments(DeviceBuffer input, int count, Quantized into) =>
+        new KernelArguments().Add(input).Add(count).Add(into.Codes).Add(into.Scales).Add(into.Sums);
 
     /// <summary>Runs the decode step's launches (or its graph) for one token.</summary>
     private void Step(int token, int position)
