@@ -6,7 +6,7 @@
 #                       quantizes the two small sagelm-7m packs it checks (fp16 and sage) into .device/packs
 #   there (the run tool, carry [".device"], timeout_s 540):
 #                    bash tools/device-check.sh run
-#                    -> cuda-check on both packs (self-test, every linear's kernels against the CPU kernels,
+#                    -> cuda-check on the three packs (self-test, every linear's kernels against the CPU kernels,
 #                       greedy tokens of the golden prompts, perplexity within 0.5 %), then a synthetic
 #                       llama2-7b sage pack made ON the device (1 GB does not travel) and bench --backend cuda
 #                       on it beside the FP16 stand-in of the same shape. Output and JSON land in $OUT.
@@ -40,6 +40,8 @@ prepare)
   rm -rf .device/packs && mkdir -p .device/packs
   "${sageptq[@]}" quantize --model models/sagelm-7m --method fp16 --out .device/packs/sagelm-7m-fp16
   "${sageptq[@]}" quantize --model models/sagelm-7m --method sage --out .device/packs/sagelm-7m-sage
+  # uniform decoder linears and a uniform embedding/LM head: the uniform gemv, the block-32 activations
+  "${sageptq[@]}" quantize --model models/sagelm-7m --method rtn --bits 4 --embeddings 8 --out .device/packs/sagelm-7m-rtn4
   du -sh .device .device/packs/* | sed 's/^/  /'
   size=$(du -sm .device | cut -f1)
   if [ "$size" -gt 63 ]; then echo "error: .device is ${size} MiB, over the 64 MiB a run may carry" >&2; exit 1; fi
@@ -63,7 +65,7 @@ run)
     if [ $rc -ne 0 ] && [ $status -eq 0 ]; then status=$rc; fi
   }
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
-  step cuda-check 200 "${sageptq[@]}" cuda-check --pack .device/packs/sagelm-7m-fp16 --pack .device/packs/sagelm-7m-sage \
+  step cuda-check 200 "${sageptq[@]}" cuda-check --pack .device/packs/sagelm-7m-fp16 --pack .device/packs/sagelm-7m-sage --pack .device/packs/sagelm-7m-rtn4 \
     --text tests/Shared/Fixtures/test-excerpt.txt --max-windows 2 --seq 256
   step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --out /tmp/llama2-7b-sage
   step bench-llama2-7b 130 "${sageptq[@]}" bench --backend cuda --pack /tmp/llama2-7b-sage --prompt 16 --tokens 128 --repeat 3 --json
