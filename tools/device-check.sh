@@ -3,7 +3,7 @@
 #
 #   here (no GPU):   bash tools/device-check.sh prepare
 #                    -> publishes sageptq with the .NET runtime into .device/ (../shared/device/pack.sh) and
-#                       quantizes the two small sagelm-7m packs it checks (fp16 and sage) into .device/packs
+#                       quantizes the three small sagelm-7m packs it checks (fp16, sage, rtn 4-bit) into .device/packs
 #   there (the run tool, carry [".device"], timeout_s 540):
 #                    bash tools/device-check.sh run
 #                    -> cuda-check on the three packs (self-test, every linear's kernels against the CPU kernels,
