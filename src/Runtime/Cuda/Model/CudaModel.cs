@@ -84,15 +84,15 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var log = options.Log ?? TextWriter.Null;
             var cache = new CudaKernelCache(NvrtcCompiler.Instance, options.KernelCacheDirectory, log);
             var headers = new Dictionary<string, string> { [CudaSourceBuilder.HeaderName] = CudaSourceBuilder.HeaderText };
-            CudaModule Compile(string name, string source)
-            {
-                var module = cache.Load(_device, new CudaCompileRequest(name, source, headers, _device.ComputeMajor, _device.ComputeMinor));
-                _owned.Add(module);
-                return module;
-            }
-            var modelModule = Compile("model.cu", sources.ModelSource());
-            var backendModule = Compile("decode.cu", sources.BackendSource(plan.LmHead));
-            var layerModules = sources.LayerSources().Select(l => Compile($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
+            CudaCompileRequest Request(string name, string source) => new(name, source, headers, _device.ComputeMajor, _device.ComputeMinor);
+            var modelRequest = Request("model.cu", sources.ModelSource());
+            var backendRequest = Request("decode.cu", sources.BackendSource(plan.LmHead));
+            var layerRequests = sources.LayerSources().Select(l => Request($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
+            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests]);
+            CudaModule Load(CudaCompileRequest request) => Own(cache.Load(_device, request)); // cache hits now
+            var modelModule = Load(modelRequest);
+            var backendModule = Load(backendRequest);
+            var layerModules = layerRequests.Select(Load).ToArray();
 
             SectionReader reader = (name, k) => PackSections.Of(pack, name, k);
             if (options.SyntheticFp16Weights)
@@ -221,6 +221,20 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             DisposeOwned();
             _device.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Fills the kernel cache for every source at once: NVRTC compiles are CPU-bound and independent (a 32-layer
+    /// model has 34 sources), so they run on all cores; loading then reads the cache on this thread. The first
+    /// compile error is rethrown as itself.
+    /// </summary>
+    private static void CompileInParallel(CudaKernelCache cache, IReadOnlyList<CudaCompileRequest> requests)
+    {
+        try { Parallel.ForEach(requests, request => cache.GetOrCompile(request)); }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
     }
 
