@@ -131,24 +131,44 @@ public sealed class CudaSourceBuilderTests
         Assert.Contains(name, e.Message, StringComparison.Ordinal);
     }
 
-    [ClangFact]
-    public void Decode_loop_kernels_compile_against_the_header_with_clang()
+    /// <summary>The fixture with every decoder linear and the LM head in the uniform layout (4-bit groups of 64, 8-bit groups of 128).</summary>
+    internal static PackManifest UniformVariant(PackManifest manifest)
     {
-        var (manifest, _) = Fixture();
-        var builder = GeneratorLike();
+        var c = manifest.Architecture;
+        var decoder = manifest.Linears.Select(l => l with { Layout = "uniform", Parameters = new Dictionary<string, int> { ["bits"] = 4, ["group_size"] = 64 } });
+        var head = new LinearRecord("lm_head.weight", null, c.VocabSize, c.HiddenSize, "uniform", new Dictionary<string, int> { ["bits"] = 8, ["group_size"] = 128 },
+            [new SectionRecord("codes", 0, (long)c.VocabSize * c.HiddenSize)], new LinearStats(0, 0, 0, 0, 8));
+        return manifest with { Linears = [.. decoder, head] };
+    }
+
+    [ClangTheory]
+    [InlineData("sage")]
+    [InlineData("uniform")]
+    [InlineData("f16")]
+    public void Decode_loop_and_layer_kernels_compile_against_the_header_with_clang(string variant)
+    {
+        var (fixture, sha) = Fixture();
+        var manifest = variant switch { "uniform" => UniformVariant(fixture), "f16" => Fp16Substitute.Manifest(fixture), _ => fixture };
+        var builder = new CudaSourceBuilder(manifest, "m", sha);
         using var dir = TestAssets.NewTempDir();
         File.WriteAllText(dir.File("sageptq.cuh"), CudaSourceBuilder.HeaderText);
         File.Copy(Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "clang_prelude.h"), dir.File("clang_prelude.h"));
-        File.WriteAllText(dir.File("decode.cu"), builder.BackendSource(LmHeadOf(manifest)));
-        var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
-        foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
-                     "-include", dir.File("clang_prelude.h"), "-I", dir.Path, "-fsyntax-only", dir.File("decode.cu") })
-            start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"clang-14 refused decode.cu (exit {process.ExitCode}):\n{stdout}{stderr.Result}");
+        var backend = builder.BackendSource(LmHeadOf(manifest));
+        Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
+        File.WriteAllText(dir.File("decode.cu"), backend);
+        File.WriteAllText(dir.File("layer01.cu"), builder.LayerSource(1).Source);
+        foreach (var file in new[] { "decode.cu", "layer01.cu" })
+        {
+            var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
+            foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
+                         "-include", dir.File("clang_prelude.h"), "-I", dir.Path, "-fsyntax-only", dir.File(file) })
+                start.ArgumentList.Add(argument);
+            using var process = Process.Start(start)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"clang-14 refused the {variant} {file} (exit {process.ExitCode}):\n{stdout}{stderr.Result}");
+        }
     }
 
     internal static LinearRecord LmHeadOf(PackManifest manifest) => CudaDecodePlan.Create(manifest, null).LmHead;
@@ -166,10 +186,10 @@ public sealed class CudaSourceBuilderTests
 
 }
 
-/// <summary>A fact that needs clang-14 and templates/cuda/clang_prelude.h; skipped with the reason elsewhere.</summary>
-public sealed class ClangFactAttribute : FactAttribute
+/// <summary>A theory that needs clang-14 and templates/cuda/clang_prelude.h; skipped with the reason elsewhere.</summary>
+public sealed class ClangTheoryAttribute : TheoryAttribute
 {
-    public ClangFactAttribute()
+    public ClangTheoryAttribute()
     {
         bool clang = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "clang-14")));
