@@ -75,11 +75,13 @@ public sealed class CudaSourceBuilder
                     throw new ArgumentException($"the manifest has no linear {LinearName(layer, role)}", nameof(manifest));
     }
 
-    /// <summary>The builder for the pack in <paramref name="pack"/>: model ID = the pack folder's name, hash of its manifest file.</summary>
+    /// <summary>The builder for <paramref name="pack"/>: model ID = the pack folder's name, SHA-256 of its manifest file.</summary>
     public static CudaSourceBuilder ForPack(PackedModel pack)
     {
         ArgumentNullException.ThrowIfNull(pack);
-        var manifestBytes = File.ReadAllBytes(Path.Combine(pack.Directory, PackFormat.ManifestFileName));
+        // The file's hash where there is a file (what the generator prints); a pack opened from memory has none.
+        var manifestPath = Path.Combine(pack.Directory, PackFormat.ManifestFileName);
+        var manifestBytes = File.Exists(manifestPath) ? File.ReadAllBytes(manifestPath) : ManifestJson.Serialize(pack.Manifest);
         string id = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(pack.Directory)));
         return new CudaSourceBuilder(pack.Manifest, string.IsNullOrEmpty(id) ? "model" : id, Sha256Hex(manifestBytes));
     }
