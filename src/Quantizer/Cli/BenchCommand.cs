@@ -20,7 +20,7 @@ internal static class BenchCommand
     public static Command Create(CliContext context)
     {
         var pack = new Option<string>("--pack") { Description = "A pack folder (model.sagepack + model.manifest.json).", Required = true };
-        var backend = new Option<string>("--backend") { Description = "Backend to measure.", DefaultValueFactory = _ => "cpu" }.AcceptOnlyFromAmong("cpu");
+        var backend = new Option<string>("--backend") { Description = "Backend to measure.", DefaultValueFactory = _ => "cpu" }.AcceptOnlyFromAmong("cpu", "cuda");
         var threads = new Option<int>("--threads") { Description = "Threads of the cpu backend and of the bandwidth reader (default: every core)." }.WithRange(0, 1024);
         var promptTokens = new Option<int>("--prompt") { Description = "Prompt tokens run in one batch (llama-bench pp).", DefaultValueFactory = _ => 64 }.WithRange(1, 1 << 16);
         var decodeTokens = new Option<int>("--tokens") { Description = "Tokens generated one at a time after the prompt (llama-bench tg).", DefaultValueFactory = _ => 128 }.WithRange(1, 1 << 16);
@@ -29,16 +29,19 @@ internal static class BenchCommand
         var repeat = new Option<int>("--repeat") { Description = "Repetitions; medians are reported.", DefaultValueFactory = _ => 3 }.WithRange(1, 100);
         var noReference = new Option<bool>("--no-reference") { Description = "Skip the FP32 reference forward pass." };
         var bandwidthMib = new Option<int>("--bandwidth-mib") { Description = "Buffer of the streaming-read measurement, MiB (far above the caches).", DefaultValueFactory = _ => 1024 }.WithRange(64, 1 << 16);
+        var fp16Pack = new Option<string?>("--fp16-pack") { Description = "cuda: an FP16 pack of the same shape to decode beside it (default: the pack's own decoder linears as FP16 stand-ins)." };
         var json = CliOptions.Json();
 
-        var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels, beside the FP32 reference and the machine's streaming-read bandwidth.")
+        var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels (beside the FP32 reference and the machine's streaming-read bandwidth), or on CUDA (beside an FP16 decode of the same shape; exit 3 without a GPU).")
         {
-            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, json,
+            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, fp16Pack, json,
         };
         command.SetAction(parse =>
         {
             string dir = parse.GetValue(pack)!;
             int prompt = parse.GetValue(promptTokens), tokens = parse.GetValue(decodeTokens), reps = parse.GetValue(repeat);
+            if (parse.GetValue(backend) == "cuda")
+                return CudaBench.Run(context, dir, parse.GetValue(fp16Pack), prompt, tokens, reps, parse.GetValue(json));
             int? fill = parse.GetValue(contextLength);
 
             // One open pack serves the model, the manifest figures and the reference weights.
@@ -174,5 +177,93 @@ internal static class BenchCommand
         long fp32 = 4 * weights;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         return fp32 <= available / 3 ? null : $"its FP32 weights need {fp32 / 1e9:F1} GB, more than a third of the {available / 1e9:F1} GB available";
+    }
+}
+
+/// <summary>
+/// <c>sageptq bench --backend cuda</c>: decode speed of a pack on the GPU and the weight bandwidth it achieves,
+/// beside an FP16 decode of the same shape through the same code path, measured in the same run (interleaved
+/// repetitions, medians): either <c>--fp16-pack</c> or the pack's own decoder linears replaced by FP16 stand-ins.
+/// </summary>
+internal static class CudaBench
+{
+    public static int Run(CliContext context, string dir, string? fp16Dir, int prompt, int tokens, int reps, bool json)
+    {
+        var probe = SagePtq.Runtime.Cuda.CudaAvailability.Probe;
+        if (!probe.IsAvailable)
+        {
+            context.Error.WriteLine($"CUDA backend unavailable: {probe.Reason}");
+            context.Error.WriteLine("bench --backend cuda needs a machine with an NVIDIA GPU, its driver and NVRTC; nothing was measured.");
+            return CudaCheckCommand.NoCudaDevice;
+        }
+        using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
+        using var fp16Packed = fp16Dir is null ? null : PackedModel.Open(fp16Dir, new PackReadOptions { VerifyPayloadChecksum = false });
+        int context0 = prompt + tokens;
+        if (context0 > packed.Manifest.Architecture.MaxPositionEmbeddings)
+            throw new UsageException($"--prompt {prompt} plus --tokens {tokens} is longer than the model's {packed.Manifest.Architecture.MaxPositionEmbeddings} positions.");
+        using var model = new SagePtq.Runtime.Cuda.Model.CudaModel(packed, new() { ContextLength = context0, Log = context.Error });
+        using var fp16 = new SagePtq.Runtime.Cuda.Model.CudaModel(fp16Packed ?? packed,
+            new() { ContextLength = context0, Log = context.Error, SyntheticFp16Weights = fp16Packed is null });
+        var config = model.Config;
+        if (fp16.Config.HiddenSize != config.HiddenSize || fp16.Config.NumLayers != config.NumLayers || fp16.Config.IntermediateSize != config.IntermediateSize)
+            throw new UsageException("--fp16-pack has another architecture than --pack: the ratio would compare different models.");
+        var ids = DecodeTimer.Prompt(prompt, config.VocabSize, config.BosTokenId);
+
+        // Untimed round first: the kernels' first launches, graph capture, page-in of the embedding rows.
+        foreach (var m in new[] { model, fp16 })
+        {
+            m.Reset();
+            m.Prefill(ids);
+            DecodeTimer.Decode(m, prompt, Math.Min(tokens, 16), ids[^1]);
+        }
+        var rates = new List<double>();
+        var fp16Rates = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            model.Reset();
+            model.Prefill(ids);
+            rates.Add(DecodeTimer.Decode(model, prompt, tokens, ids[^1]));
+            fp16.Reset();
+            fp16.Prefill(ids);
+            fp16Rates.Add(DecodeTimer.Decode(fp16, prompt, tokens, ids[^1]));
+        }
+        double decode = Median(rates), fp16Decode = Median(fp16Rates);
+        var result = new
+        {
+            pack = Path.GetFullPath(dir),
+            method = packed.Manifest.Method,
+            backend = "cuda",
+            device = model.Device,
+            launchesPerToken = model.LaunchesPerToken,
+            weightBytesPerToken = model.WeightBytesPerToken,
+            promptTokens = prompt,
+            decodeTokens = tokens,
+            repetitions = reps,
+            decodeTokensPerSecond = decode,
+            weightBytesPerSecond = decode * model.WeightBytesPerToken,
+            fp16 = fp16Dir is null ? "the pack's decoder linears as FP16 stand-ins" : Path.GetFullPath(fp16Dir),
+            fp16WeightBytesPerToken = fp16.WeightBytesPerToken,
+            fp16DecodeTokensPerSecond = fp16Decode,
+            fp16WeightBytesPerSecond = fp16Decode * fp16.WeightBytesPerToken,
+            speedupOverFp16 = decode / fp16Decode,
+        };
+        if (json)
+        {
+            CliOptions.WriteJson(context.Output, result);
+            return SagePtqCli.Success;
+        }
+        var o = context.Output;
+        o.WriteLine($"{result.method} pack on {result.device}, cuda backend, {result.launchesPerToken} launches a token (one graph replay)");
+        o.WriteLine($"  decode {decode,10:F1} tok/s   (tg{tokens} after pp{prompt}), {result.weightBytesPerSecond / 1e12:F3} TB/s of weights ({model.WeightBytesPerToken / 1e6:F1} MB a token)");
+        o.WriteLine($"  fp16   {fp16Decode,10:F1} tok/s   {result.fp16WeightBytesPerSecond / 1e12:F3} TB/s ({fp16.WeightBytesPerToken / 1e6:F1} MB a token; {result.fp16})");
+        o.WriteLine($"  speed-up over FP16: {result.speedupOverFp16:F2}x");
+        return SagePtqCli.Success;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

@@ -34,6 +34,7 @@ public static class SagePtqCli
         BenchCommand.Create(context),
         SynthCommand.Create(context),
         SynthCheckpointCommand.Create(context),
+        CudaCheckCommand.Create(context),
     };
 
     /// <summary>Runs one command line, writing results to <paramref name="output"/> and errors and progress to <paramref name="error"/>.</summary>

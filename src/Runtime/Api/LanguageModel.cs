@@ -72,6 +72,7 @@ public sealed partial class LanguageModel : IDisposable
     /// <paramref name="options"/> (null = <see cref="LanguageModelOptions"/> defaults).
     /// </summary>
     /// <exception cref="ModelFileException">The pack or its tokenizer is missing or unusable.</exception>
+    /// <exception cref="Cuda.Model.CudaUnavailableException"><see cref="ModelBackend.Cuda"/> was asked for and cannot run here (the message says why).</exception>
     public static LanguageModel Open(string packDirectory, LanguageModelOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(packDirectory);
@@ -107,6 +108,10 @@ public sealed partial class LanguageModel : IDisposable
                 // The model reads the mapped pack until it is disposed; disposing the model then closes the pack.
                 var cpu = new Cpu.CpuModel(pack, new Cpu.CpuModelOptions { Threads = options.Threads });
                 return (cpu, new OwnedPair(cpu, pack));
+            case ModelBackend.Cuda:
+                // An explicit request fails with the reason rather than quietly running elsewhere.
+                var cuda = new Cuda.Model.CudaModel(pack, new Cuda.Model.CudaModelOptions { ContextLength = options.ContextLength });
+                return (cuda, new OwnedPair(cuda, pack));
             default:
                 throw new ArgumentOutOfRangeException(nameof(options), options.Backend, "not a ModelBackend");
         }

@@ -15,6 +15,14 @@ public enum ModelBackend
     /// the unquantized model. The pack file is closed once it has been read.
     /// </summary>
     Reference,
+
+    /// <summary>
+    /// The GPU (<see cref="Cuda.Model.CudaModel"/>): the pack's sections uploaded as stored, kernels compiled with
+    /// NVRTC for the device, batch-1 decode replayed as one CUDA graph per token. Asked for explicitly, it never
+    /// falls back: without a usable CUDA device (or for a layout with no CUDA kernel) <see cref="LanguageModel.Open"/>
+    /// throws <see cref="Cuda.Model.CudaUnavailableException"/> with the reason. Never checked on a GPU yet.
+    /// </summary>
+    Cuda,
 }
 
 /// <summary>How <see cref="LanguageModel.Open"/> loads a pack.</summary>
@@ -41,6 +49,17 @@ public sealed record LanguageModelOptions
 
     /// <summary>Check the pack's payload checksum while opening it (reads the whole file once). Default true.</summary>
     public bool VerifyPayloadChecksum { get; init; } = true;
+
+    /// <summary>Positions the <see cref="ModelBackend.Cuda"/> backend's KV cache holds; null (the default) = the model's own maximum.</summary>
+    public int? ContextLength
+    {
+        get;
+        init
+        {
+            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(ContextLength), value, "must be at least 1");
+            field = value;
+        }
+    }
 
     /// <summary>The name the model reports (e.g. as a chat client's model id). Null (the default) = the pack folder's name.</summary>
     public string? ModelId { get; init; }

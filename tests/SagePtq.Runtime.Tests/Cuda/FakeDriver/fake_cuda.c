@@ -24,10 +24,11 @@ static void *current;
 static int primary_context_storage;
 
 typedef struct { char name[64]; } Function;
-typedef struct { char *source; Function functions[8]; int count; } Module;
+typedef struct { char *source; Function functions[512]; int count; } Module;
 typedef struct { Function *function; unsigned grid, block; CUdeviceptr a, b, c; int n; } Node;
-typedef struct { int capturing; Node nodes[16]; int count; } Stream;
-typedef struct { Node nodes[16]; int count; } Graph;
+#define MAX_NODES 4096
+typedef struct { int capturing; Node nodes[MAX_NODES]; int count; } Stream;
+typedef struct { Node nodes[MAX_NODES]; int count; } Graph;
 typedef struct { int recorded; } Event;
 
 #define REQUIRE_CONTEXT() do { if (!initialized) return NOT_INITIALIZED; if (current != &primary_context_storage) return INVALID_CONTEXT; } while (0)
@@ -81,12 +82,39 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice device) { if (device != 0 || reta
 CUresult cuCtxSetCurrent(CUcontext context) { if (context != &primary_context_storage) return INVALID_CONTEXT; current = context; return OK; }
 CUresult cuCtxSynchronize(void) { REQUIRE_CONTEXT(); return OK; }
 
-CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
-    REQUIRE_CONTEXT(); if (bytes == 0) return INVALID_VALUE; *pointer = (CUdeviceptr)(uintptr_t)malloc(bytes); return OK;
+/* Statistics the CUDA model tests read through fake_statistics: what was launched, captured, allocated and
+   copied, and how many gemv launches (kernels named layerNN_... and lm_head) passed a LinearArgs whose sections or
+   output do not lie inside one live allocation, or whose sections are not 16-byte aligned. */
+enum { STAT_LAUNCHES, STAT_GRAPH_LAUNCHES, STAT_CAPTURED, STAT_ALLOCATED, STAT_COPIED_IN, STAT_GEMV_LAUNCHES, STAT_BAD_GEMV, STAT_COUNT };
+static long long statistics[STAT_COUNT];
+#define MAX_ALLOCATIONS 65536
+static struct { uint64_t start, bytes; } allocations[MAX_ALLOCATIONS];
+static int allocation_count;
+static int inside(uint64_t start, uint64_t bytes) {
+    for (int i = 0; i < allocation_count; i++)
+        if (allocations[i].bytes && start >= allocations[i].start && start + bytes <= allocations[i].start + allocations[i].bytes) return 1;
+    return 0;
 }
-CUresult cuMemFree_v2(CUdeviceptr pointer) { REQUIRE_CONTEXT(); free((void *)(uintptr_t)pointer); return OK; }
+int fake_statistics(long long *out, int count) {
+    for (int i = 0; i < count && i < STAT_COUNT; i++) out[i] = statistics[i];
+    return STAT_COUNT;
+}
+void fake_reset_statistics(void) { memset(statistics, 0, sizeof statistics); }
+
+CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
+    REQUIRE_CONTEXT(); if (bytes == 0) return INVALID_VALUE;
+    *pointer = (CUdeviceptr)(uintptr_t)malloc(bytes);
+    if (allocation_count < MAX_ALLOCATIONS) { allocations[allocation_count].start = *pointer; allocations[allocation_count++].bytes = bytes; }
+    statistics[STAT_ALLOCATED] += (long long)bytes;
+    return OK;
+}
+CUresult cuMemFree_v2(CUdeviceptr pointer) {
+    REQUIRE_CONTEXT();
+    for (int i = 0; i < allocation_count; i++) if (allocations[i].start == pointer) allocations[i].bytes = 0;
+    free((void *)(uintptr_t)pointer); return OK;
+}
 CUresult cuMemcpyHtoD_v2(CUdeviceptr destination, const void *source, size_t bytes) {
-    REQUIRE_CONTEXT(); memcpy((void *)(uintptr_t)destination, source, bytes); return OK;
+    REQUIRE_CONTEXT(); memcpy((void *)(uintptr_t)destination, source, bytes); statistics[STAT_COPIED_IN] += (long long)bytes; return OK;
 }
 CUresult cuMemcpyDtoH_v2(void *destination, CUdeviceptr source, size_t bytes) {
     REQUIRE_CONTEXT(); memcpy(destination, (const void *)(uintptr_t)source, bytes); return OK;
@@ -127,8 +155,11 @@ CUresult cuModuleLoadData(Module **module, const void *image) {
 }
 CUresult cuModuleGetFunction(Function **function, Module *module, const char *name) {
     if (!module) return INVALID_HANDLE;
-    char pattern[96]; snprintf(pattern, sizeof pattern, "__global__ void %s(", name);
-    if (!strstr(module->source, pattern) || module->count == 8) return NOT_FOUND;
+    /* a kernel is defined as "__global__ void NAME(" or "__global__ void __launch_bounds__(...) NAME(" */
+    char plain[96], bounded[160];
+    snprintf(plain, sizeof plain, "__global__ void %s(", name);
+    snprintf(bounded, sizeof bounded, "__global__ void __launch_bounds__(SAGEPTQ_THREADS) %s(", name);
+    if ((!strstr(module->source, plain) && !strstr(module->source, bounded)) || module->count == 512) return NOT_FOUND;
     Function *found = &module->functions[module->count++];
     snprintf(found->name, sizeof found->name, "%s", name);
     *function = found; return OK;
@@ -149,12 +180,23 @@ CUresult cuLaunchKernel(Function *function, unsigned gx, unsigned gy, unsigned g
     if (!function || !stream) return INVALID_HANDLE;
     if (gy != 1 || gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || shared != 0 || extra != NULL) return INVALID_VALUE;
     Node node = { function, gx, bx, 0, 0, 0, 0 };
+    statistics[STAT_LAUNCHES]++;
+    if ((strncmp(function->name, "layer", 5) == 0 && strstr(function->name, "_prepare") == NULL) || strcmp(function->name, "lm_head") == 0) {
+        /* sageptq::LinearArgs by value: sections[10], section_bytes[10], codes, scales, sums, input, totals, output, residual, tokens */
+        const uint64_t *args = parameters ? (const uint64_t *)parameters[0] : NULL;
+        int bad = !args;
+        for (int k = 0; !bad && k < 10; k++)
+            if (args[k] && (args[k] % 16 != 0 || !inside(args[k], args[10 + k]))) bad = 1;
+        if (!bad && (!args[0] || !inside(args[25], 4))) bad = 1;
+        statistics[STAT_GEMV_LAUNCHES]++;
+        if (bad) statistics[STAT_BAD_GEMV]++;
+    }
     if (strcmp(function->name, "selftest_combine") == 0) {
         if (!parameters) return INVALID_VALUE;
         node.a = *(CUdeviceptr *)parameters[0]; node.b = *(CUdeviceptr *)parameters[1];
         node.c = *(CUdeviceptr *)parameters[2]; node.n = *(int *)parameters[3];
     }
-    if (stream->capturing) { if (stream->count == 16) return INVALID_VALUE;
+    if (stream->capturing) { if (stream->count == MAX_NODES) return INVALID_VALUE;
     stream->nodes[stream->count++] = node; return OK; }
     run(&node); return OK;
 }
@@ -168,6 +210,7 @@ CUresult cuStreamEndCapture(Stream *stream, Graph **graph) {
     if (!stream || !stream->capturing) return INVALID_HANDLE;
     Graph *captured = calloc(1, sizeof(Graph));
     memcpy(captured->nodes, stream->nodes, sizeof stream->nodes); captured->count = stream->count;
+    statistics[STAT_CAPTURED] = stream->count;
     stream->capturing = 0; *graph = captured; return OK;
 }
 CUresult cuGraphInstantiateWithFlags(Graph **executable, Graph *graph, unsigned long long flags) {
@@ -176,6 +219,7 @@ CUresult cuGraphInstantiateWithFlags(Graph **executable, Graph *graph, unsigned 
 }
 CUresult cuGraphLaunch(Graph *executable, Stream *stream) {
     REQUIRE_CONTEXT(); if (!executable || !stream) return INVALID_HANDLE;
+    statistics[STAT_GRAPH_LAUNCHES]++;
     for (int i = 0; i < executable->count; i++) run(&executable->nodes[i]);
     return OK;
 }

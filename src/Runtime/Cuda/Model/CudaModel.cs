@@ -1,0 +1,441 @@
+using SagePtq.Runtime.Checkpoints;
+using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Cuda.Compilation;
+using SagePtq.Runtime.Generation;
+using SagePtq.Runtime.Packing;
+
+namespace SagePtq.Runtime.Cuda.Model;
+
+/// <summary>
+/// The LLaMA forward pass on the GPU, batch-1 decode: the kernel sequence of the CPU path
+/// (<see cref="Compiled.CpuLayerStep"/>) per decoder layer: norm (+ int8 for uniform readers) → Q/K/V gemvs
+/// (sage linears after their own <c>prepare_activation</c>) → RoPE and the FP16 cache → attention → o_proj
+/// into the residual → norm → gate/up → SwiGLU (+ int8) → down into the residual; then the final norm and
+/// the LM head. Every linear's sections are uploaded as the pack stores them; the kernels are compiled with
+/// NVRTC through <see cref="CudaKernelCache"/> from <see cref="CudaSourceBuilder"/>'s sources. The embedding row
+/// is decoded on the host (the pack stays mapped) and copied in with the position; after the first token the
+/// whole step is one <see cref="CudaGraph"/> replay, because every kernel argument is fixed and the position
+/// is read from device memory. Prompts run one token at a time; logits are copied back once per token.
+/// Not thread-safe: one sequence at a time.
+/// </summary>
+public sealed class CudaModel : ICausalLanguageModel, IDisposable
+{
+    private const uint Threads = 256;
+    private const uint RowsPerBlock = 8;
+
+    private readonly PackedModel _pack;
+    private readonly bool _ownsPack;
+    private readonly CudaDevice _device;
+    private readonly List<IDisposable> _owned = [];
+    private readonly List<Action<CudaStream>> _launches = [];
+    private readonly Dictionary<string, LinearKernels> _linearKernels = new(StringComparer.Ordinal);
+    private readonly DeviceWeights _weights;
+    private readonly SageScratch _sage;
+    private readonly CudaKernel _quantize;
+    private readonly DeviceBuffer _checkInput, _checkOutput;
+    private readonly Quantized _checkQuant;
+    private readonly CudaStream _stream;
+    private readonly CpuLinear _embedding;
+    private readonly DeviceBuffer _x, _position, _logits;
+    private readonly float[] _hostX;
+    private readonly float[] _hostLogits;
+    private readonly bool _useGraph;
+    private CudaGraph? _graph;
+    private bool _disposed;
+
+    /// <summary>Opens the pack in <paramref name="packDirectory"/> on the GPU; disposing the model closes the pack.</summary>
+    /// <exception cref="CudaUnavailableException">No usable CUDA device, or a layout without a CUDA kernel.</exception>
+    /// <exception cref="ModelFileException">The pack is unusable.</exception>
+    public static CudaModel Open(string packDirectory, CudaModelOptions? options = null)
+    {
+        var pack = PackedModel.Open(packDirectory);
+        try { return new CudaModel(pack, options, ownsPack: true); }
+        catch
+        {
+            pack.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs an open pack on the GPU; the pack must outlive the model (its embedding is read from it).</summary>
+    /// <exception cref="CudaUnavailableException">No usable CUDA device, or a layout without a CUDA kernel.</exception>
+    public CudaModel(PackedModel pack, CudaModelOptions? options = null) : this(pack, options, ownsPack: false)
+    {
+    }
+
+    private CudaModel(PackedModel pack, CudaModelOptions? options, bool ownsPack)
+    {
+        ArgumentNullException.ThrowIfNull(pack);
+        options ??= new CudaModelOptions();
+        var c = pack.Manifest.Architecture;
+        var manifest = options.SyntheticFp16Weights ? Fp16Substitute.Manifest(pack.Manifest) : pack.Manifest;
+        var plan = CudaDecodePlan.Create(manifest, options.ContextLength);
+        if (!CudaDevice.TryOpen(out var device, out var reason, options.DeviceOrdinal))
+            throw new CudaUnavailableException($"CUDA backend unavailable: {reason}");
+        _device = device!;
+        _pack = pack;
+        try
+        {
+            ContextLength = plan.ContextLength;
+            _useGraph = options.UseGraph;
+            var sources = options.SyntheticFp16Weights
+                ? new CudaSourceBuilder(manifest, "fp16-substitute", "0000000000000000000000000000000000000000000000000000000000000000")
+                : CudaSourceBuilder.ForPack(pack);
+            var log = options.Log ?? TextWriter.Null;
+            var cache = new CudaKernelCache(NvrtcCompiler.Instance, options.KernelCacheDirectory, log);
+            var headers = new Dictionary<string, string> { [CudaSourceBuilder.HeaderName] = CudaSourceBuilder.HeaderText };
+            CudaCompileRequest Request(string name, string source) => new(name, source, headers, _device.ComputeMajor, _device.ComputeMinor);
+            var modelRequest = Request("model.cu", sources.ModelSource());
+            var backendRequest = Request("decode.cu", sources.BackendSource(plan.LmHead));
+            var layerRequests = sources.LayerSources().Select(l => Request($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
+            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests]);
+            CudaModule Load(CudaCompileRequest request) => Own(cache.Load(_device, request)); // cache hits now
+            var modelModule = Load(modelRequest);
+            var backendModule = Load(backendRequest);
+            var layerModules = layerRequests.Select(Load).ToArray();
+
+            SectionReader reader = (name, k) => PackSections.Of(pack, name, k);
+            if (options.SyntheticFp16Weights)
+            {
+                var noise = Fp16Substitute.Noise(plan.Layers.SelectMany(l => l.Linears).Max(l => l.Record.Sections[0].Length));
+                reader = (name, k) => manifest.FindLinear(name) is { Layer: not null } substitute
+                    ? noise.AsSpan(0, (int)substitute.Sections[k].Length) : PackSections.Of(pack, name, k);
+            }
+            _weights = DeviceWeights.Upload(_device, plan.Weights, reader);
+            _owned.Add(_weights);
+            WeightBytesPerToken = plan.Weights.SectionBytes;
+
+            DeviceBuffer Floats(long count) => Own(_device.Allocate(Math.Max(4, count * 4)));
+            DeviceBuffer Bytes(long count) => Own(_device.Allocate(Math.Max(4, count)));
+            DeviceBuffer Upload(float[] values) => Own(_device.Upload<float>(values));
+            int hidden = c.HiddenSize, inter = c.IntermediateSize, qDim = c.QueryDim, kvDim = c.KeyValueDim;
+            _x = Floats(hidden);
+            var h = Floats(hidden);
+            var q = Floats(qDim);
+            var k = Floats(kvDim);
+            var v = Floats(kvDim);
+            var attended = Floats(qDim);
+            var gate = Floats(inter);
+            var up = Floats(inter);
+            _logits = Floats(c.VocabSize);
+            _position = Bytes(4);
+            var scores = Floats((long)c.NumHeads * ContextLength);
+            // Block-32 activations of h, the attention output and the SwiGLU output, for uniform linears.
+            var hQuant = new Quantized(Bytes(hidden), Floats(Blocks(hidden, 32)), Bytes(4 * Blocks(hidden, 32)));
+            var attendedQuant = new Quantized(Bytes(qDim), Floats(Blocks(qDim, 32)), Bytes(4 * Blocks(qDim, 32)));
+            var interQuant = new Quantized(Bytes(inter), Floats(Blocks(inter, 32)), Bytes(4 * Blocks(inter, 32)));
+            // One sage scratch set for all sage linears: the stream runs each prepare right before its gemv.
+            int maxCols = plan.Linears.Max(l => l.Record.Cols);
+            _sage = new SageScratch(Floats(maxCols), Floats(maxCols), new Quantized(Bytes(maxCols), Floats(Blocks(maxCols, 256)), Bytes(4 * Blocks(maxCols, 256))), Floats(4));
+
+            var (cos, sin) = RopeTables.Build(c.HeadDim, ContextLength, c.RopeTheta);
+            var cosTable = Upload(cos);
+            var sinTable = Upload(sin);
+            long cacheHalves = (long)c.NumKeyValueHeads * ContextLength * c.HeadDim;
+
+            var norm = modelModule.GetKernel("rms_norm_quantize");
+            var swiglu = modelModule.GetKernel("swiglu_quantize");
+            var rope = backendModule.GetKernel(CudaSourceBuilder.RopeAtKernel);
+            var attention = backendModule.GetKernel(CudaSourceBuilder.AttentionAtKernel);
+            _quantize = backendModule.GetKernel(CudaSourceBuilder.QuantizeKernel);
+            int maxRows = plan.Linears.Max(l => l.Record.Rows);
+            _checkInput = Floats(maxCols);
+            _checkOutput = Floats(maxRows);
+            _checkQuant = new Quantized(Bytes(maxCols), Floats(Blocks(maxCols, 32)), Bytes(4 * Blocks(maxCols, 32)));
+
+            void Norm(DeviceBuffer weight, bool quantize) => _launches.Add(s => norm.Launch(1, Threads, 0, s, new NormArgs
+            {
+                X = _x.Pointer, Weight = weight.Pointer, H = h.Pointer, Eps = c.RmsNormEps, Block = 32, Tokens = 1,
+                Codes = quantize ? hQuant.Codes.Pointer : 0, Scales = hQuant.Scales.Pointer, Sums = hQuant.Sums.Pointer,
+            }));
+
+            void AddLinear(CudaDecodePlan.PlannedLinear linear, CudaKernel gemv, CudaKernel? prepare,
+                DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
+            {
+                var kernels = new LinearKernels(linear, gemv, prepare);
+                _linearKernels[linear.Record.Name] = kernels;
+                _launches.Add(LinearLaunch(kernels, input, inputQuant, output, residual));
+            }
+
+            for (int layer = 0; layer < c.NumLayers; layer++)
+            {
+                var module = layerModules[layer];
+                var l = plan.Layers[layer];
+                CudaKernel Gemv(int role) => module.GetKernel(sources.KernelName(layer, CudaSourceBuilder.Roles[role]));
+                CudaKernel? Prepare(int role) => l.Linears[role].Record.Layout == "sage"
+                    ? backendModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null;
+                var attentionNorm = Upload(pack.ReadFloats(LlamaTensors.Layer(layer, "input_layernorm")));
+                var mlpNorm = Upload(pack.ReadFloats(LlamaTensors.Layer(layer, "post_attention_layernorm")));
+                var keyCache = Bytes(2 * cacheHalves);
+                var valueCache = Bytes(2 * cacheHalves);
+
+                Norm(attentionNorm, l.Linears[..3].Any(x => x.Record.Layout == "uniform"));
+                AddLinear(l.Linears[0], Gemv(0), Prepare(0), h, hQuant, q, residual: false);
+                AddLinear(l.Linears[1], Gemv(1), Prepare(1), h, hQuant, k, residual: false);
+                AddLinear(l.Linears[2], Gemv(2), Prepare(2), h, hQuant, v, residual: false);
+                var ropeArgs = new RopeArgs
+                {
+                    Q = q.Pointer, K = k.Pointer, V = v.Pointer, CosTable = cosTable.Pointer, SinTable = sinTable.Pointer,
+                    KeyCache = keyCache.Pointer, ValueCache = valueCache.Pointer, MaxPositions = ContextLength,
+                };
+                var ropeLaunch = Own(new KernelArguments().Add(ropeArgs).Add(_position));
+                uint ropeBlocks = Dim3.BlocksFor((c.NumHeads + c.NumKeyValueHeads) * c.HeadDim / 2 + kvDim, Threads);
+                _launches.Add(s => rope.Launch(ropeBlocks, Threads, 0, s, ropeLaunch.Pointers));
+                var attentionArgs = new AttentionArgs
+                {
+                    Q = q.Pointer, KeyCache = keyCache.Pointer, ValueCache = valueCache.Pointer, Scores = scores.Pointer,
+                    Output = attended.Pointer, MaxPositions = ContextLength,
+                };
+                var attentionLaunch = Own(new KernelArguments().Add(attentionArgs).Add(_position));
+                _launches.Add(s => attention.Launch((uint)c.NumHeads, Threads, 0, s, attentionLaunch.Pointers));
+                if (l.Linears[3].Record.Layout == "uniform")
+                {
+                    _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
+                }
+                AddLinear(l.Linears[3], Gemv(3), Prepare(3), attended, attendedQuant, _x, residual: true);
+                Norm(mlpNorm, l.Linears[4..6].Any(x => x.Record.Layout == "uniform"));
+                AddLinear(l.Linears[4], Gemv(4), Prepare(4), h, hQuant, gate, residual: false);
+                AddLinear(l.Linears[5], Gemv(5), Prepare(5), h, hQuant, up, residual: false);
+                bool downUniform = l.Linears[6].Record.Layout == "uniform";
+                _launches.Add(s => swiglu.Launch(1, Threads, 0, s, new SwigluArgs
+                {
+                    Gate = gate.Pointer, Up = up.Pointer, Out = gate.Pointer, Block = 32, Tokens = 1,
+                    Codes = downUniform ? interQuant.Codes.Pointer : 0, Scales = interQuant.Scales.Pointer, Sums = interQuant.Sums.Pointer,
+                }));
+                AddLinear(l.Linears[6], Gemv(6), Prepare(6), gate, interQuant, _x, residual: true);
+            }
+            var finalNorm = Upload(pack.ReadFloats(LlamaTensors.FinalNorm));
+            Norm(finalNorm, plan.LmHead.Layout == "uniform");
+            AddLinear(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null, h, hQuant, _logits, residual: false);
+
+            _embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
+            _owned.Add(_embedding);
+            _stream = Own(_device.CreateStream());
+            _hostX = new float[hidden];
+            _hostLogits = new float[c.VocabSize];
+            Device = $"{_device.Name} ({_device.Architecture})";
+            _ownsPack = ownsPack;
+        }
+        catch
+        {
+            DisposeOwned();
+            _device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Fills the kernel cache for every source at once: NVRTC compiles are CPU-bound and independent (a 32-layer
+    /// model has 34 sources), so they run on all cores; loading then reads the cache on this thread. The first
+    /// compile error is rethrown as itself.
+    /// </summary>
+    private static void CompileInParallel(CudaKernelCache cache, IReadOnlyList<CudaCompileRequest> requests)
+    {
+        try { Parallel.ForEach(requests, request => cache.GetOrCompile(request)); }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    private T Own<T>(T disposable) where T : IDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    private static long Blocks(long count, int block) => (count + block - 1) / block;
+
+    public ModelConfig Config => _pack.Manifest.Architecture;
+
+    /// <summary>Positions the GPU KV cache holds.</summary>
+    public int ContextLength { get; }
+
+    /// <summary>How many positions (from 0) the cache currently holds.</summary>
+    public int CachedPositions { get; private set; }
+
+    /// <summary>Bytes of weights one decoded token reads: every decoder linear's sections and the LM head.</summary>
+    public long WeightBytesPerToken { get; }
+
+    /// <summary>The GPU the model runs on, in words.</summary>
+    public string Device { get; }
+
+    /// <summary>Kernel launches in one decode step.</summary>
+    public int LaunchesPerToken => _launches.Count + _linearKernels.Values.Count(k => k.Prepare is not null);
+
+    /// <summary>The linears the decode step runs (decoder layers, then the LM head), by pack name.</summary>
+    public IReadOnlyCollection<string> LinearNames => _linearKernels.Keys;
+
+    public void Reset() => CachedPositions = 0;
+
+    public ReadOnlySpan<float> Forward(int token, int position)
+    {
+        CheckInput([token], position);
+        Step(token, position);
+        return _hostLogits;
+    }
+
+    public void Forward(ReadOnlySpan<int> tokens, int startPosition, Span<float> logits)
+    {
+        int vocab = Config.VocabSize;
+        if (logits.Length != tokens.Length * vocab)
+            throw new ArgumentException($"logits holds {logits.Length} floats, {tokens.Length} tokens × {vocab} are needed", nameof(logits));
+        CheckInput(tokens, startPosition);
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            Step(tokens[t], startPosition + t);
+            _hostLogits.CopyTo(logits.Slice(t * vocab, vocab));
+        }
+    }
+
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens, int startPosition = 0)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        CheckInput(tokens, startPosition);
+        for (int t = 0; t < tokens.Length; t++) Step(tokens[t], startPosition + t);
+        return _hostLogits;
+    }
+
+    /// <summary>
+    /// Linear <paramref name="name"/> on the GPU for one input, with the same kernels and arguments as in the
+    /// decode step but buffers of its own (cuda-check compares it with the CPU kernel of the same pack). The
+    /// int8 activation of a uniform linear comes from the block-32 quantizer, as it does for o_proj.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The step runs no linear of that name.</exception>
+    public float[] RunLinear(string name, ReadOnlySpan<float> input)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var kernels = _linearKernels.TryGetValue(name, out var k) ? k : throw new KeyNotFoundException($"the decode step runs no linear '{name}'");
+        var record = kernels.Plan.Record;
+        if (input.Length != record.Cols) throw new ArgumentException($"{name} takes {record.Cols} inputs, not {input.Length}", nameof(input));
+        _device.MakeCurrent();
+        _checkInput.CopyFrom(input);
+        if (record.Layout == "uniform")
+        {
+            using var arguments = QuantizeArguments(_checkInput, record.Cols, _checkQuant);
+            _quantize.Launch(1, Threads, 0, _stream, arguments.Pointers);
+            _stream.Synchronize();
+        }
+        LinearLaunch(kernels, _checkInput, _checkQuant, _checkOutput, residual: false)(_stream);
+        _stream.Synchronize();
+        var output = new float[record.Rows];
+        _checkOutput.CopyTo<float>(output);
+        return output;
+    }
+
+    /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (grid ⌈rows/8⌉, 256 threads).</summary>
+    private Action<CudaStream> LinearLaunch(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
+    {
+        var linear = kernels.Plan;
+        var args = new LinearArgs { Output = output.Pointer, Residual = residual ? output.Pointer : 0, Tokens = 1 };
+        _weights.Fill(linear.Record.Name, ref args);
+        Action<CudaStream>? before = null;
+        switch (linear.Record.Layout)
+        {
+            case "sage":
+                var prepare = new PrepareArgs
+                {
+                    X = input.Pointer, Rotated = _sage.Rotated.Pointer, Work = _sage.Work.Pointer, Codes = _sage.Activation.Codes.Pointer,
+                    Scales = _sage.Activation.Scales.Pointer, Sums = _sage.Activation.Sums.Pointer, Totals = _sage.Totals.Pointer, Seed = linear.RotationSeed,
+                };
+                _weights.Fill(linear.Record.Name, ref prepare);
+                var prepareKernel = kernels.Prepare!;
+                before = s => prepareKernel.Launch(1, Threads, 0, s, prepare);
+                args.Codes = _sage.Activation.Codes.Pointer;
+                args.Scales = _sage.Activation.Scales.Pointer;
+                args.Sums = _sage.Activation.Sums.Pointer;
+                args.Input = _sage.Rotated.Pointer;
+                args.Totals = _sage.Totals.Pointer;
+                break;
+            case "uniform":
+                args.Codes = inputQuant.Codes.Pointer;
+                args.Scales = inputQuant.Scales.Pointer;
+                args.Sums = inputQuant.Sums.Pointer;
+                args.Input = input.Pointer;
+                break;
+            default:
+                args.Input = input.Pointer;
+                break;
+        }
+        var grid = new Dim3(Dim3.BlocksFor(linear.Record.Rows, RowsPerBlock));
+        var gemv = kernels.Gemv;
+        return s =>
+        {
+            before?.Invoke(s);
+            gemv.Launch(grid, Threads, 0, s, args);
+        };
+    }
+
+    /// <summary>The block-32 int8 activation of <paramref name="count"/> floats (one CTA).</summary>
+    private Action<CudaStream> QuantizeLaunch(DeviceBuffer input, int count, Quantized into)
+    {
+        var arguments = Own(QuantizeArguments(input, count, into));
+        return s => _quantize.Launch(1, Threads, 0, s, arguments.Pointers);
+    }
+
+    private static KernelArguments QuantizeArguments(DeviceBuffer input, int count, Quantized into) =>
+        new KernelArguments().Add(input).Add(count).Add(into.Codes).Add(into.Scales).Add(into.Sums);
+
+    /// <summary>Runs the decode step's launches (or its graph) for one token.</summary>
+    private void Step(int token, int position)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _device.MakeCurrent();
+        _embedding.DecodeRow(token, _hostX);
+        _x.CopyFrom<float>(_hostX);
+        _position.CopyFrom<int>([position]);
+        if (_graph is not null) _graph.Launch(_stream);
+        else
+        {
+            foreach (var launch in _launches) launch(_stream);
+            // The first step ran the kernels eagerly (any launch error surfaces here, with its name); later ones replay.
+            if (_useGraph)
+            {
+                _stream.Synchronize();
+                _graph = CudaGraph.Capture(_stream, s => { foreach (var launch in _launches) launch(s); });
+            }
+        }
+        _stream.Synchronize();
+        _logits.CopyTo<float>(_hostLogits);
+        CachedPositions = position + 1;
+    }
+
+    private void CheckInput(ReadOnlySpan<int> tokens, int start)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (start < 0 || start > CachedPositions)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"the cache holds positions 0..{CachedPositions - 1}; a run must start at or before {CachedPositions}");
+        if (start + (long)tokens.Length > ContextLength)
+            throw new ArgumentException($"positions {start}..{start + tokens.Length - 1} go past the context of {ContextLength} positions", nameof(tokens));
+        foreach (int token in tokens)
+            if ((uint)token >= (uint)Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), token, $"token id outside the vocabulary 0..{Config.VocabSize - 1}");
+    }
+
+    private void DisposeOwned()
+    {
+        _graph?.Dispose();
+        _graph = null;
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        _owned.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _device.MakeCurrent();
+        DisposeOwned();
+        _device.Dispose();
+        if (_ownsPack) _pack.Dispose();
+    }
+
+    /// <summary>An int8 activation: codes, block scales, block sums.</summary>
+    private sealed record Quantized(DeviceBuffer Codes, DeviceBuffer Scales, DeviceBuffer Sums);
+
+    /// <summary>A linear's plan and kernels.</summary>
+    private sealed record LinearKernels(CudaDecodePlan.PlannedLinear Plan, CudaKernel Gemv, CudaKernel? Prepare);
+
+    /// <summary>The sage prepare step's outputs, shared by every sage linear.</summary>
+    private sealed record SageScratch(DeviceBuffer Rotated, DeviceBuffer Work, Quantized Activation, DeviceBuffer Totals);
+}

@@ -1,0 +1,251 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using SagePtq.Runtime.Packing;
+
+namespace SagePtq.Runtime.Cuda.Model;
+
+/// <summary>One decoder layer's CUDA source and the kernels it defines (in forward order).</summary>
+public sealed record CudaLayerSource(int Layer, string Source, IReadOnlyList<string> Kernels);
+
+/// <summary>
+/// The CUDA C++ a pack needs, built from its manifest at run time, for packs without a generated model
+/// class. The per-layer and model-wide sources are the ones the source generator emits (src/Generator/Emit,
+/// LayerCudaEmitter and ModelCudaEmitter): the same template instantiation rule (rows, cols, then the
+/// layout's parameters in ordinal key order) and the same text, which a test holds equal to the
+/// generator's verified snapshots. <see cref="BackendSource"/> adds what only the decode loop needs: a
+/// <c>prepare_activation</c> wrapper per sage linear, RoPE and attention that read the position from device
+/// memory (so one captured graph serves every token), a block-32 int8 quantizer (a uniform o_proj), and the
+/// LM head.
+/// </summary>
+public sealed class CudaSourceBuilder
+{
+    /// <summary>The name every source includes the header by.</summary>
+    public const string HeaderName = "sageptq.cuh";
+
+    /// <summary>What the first line of each source says made it, unless the caller names another maker.</summary>
+    public const string DefaultGeneratedBy = "SagePtq.Runtime CudaSourceBuilder";
+
+    /// <summary>The model-wide kernels <see cref="ModelSource"/> defines, in order.</summary>
+    public static IReadOnlyList<string> ModelKernels { get; } = ["rms_norm_quantize", "rope_and_cache", "attention", "swiglu_quantize", "add_residual"];
+
+    /// <summary>The layouts with a CUDA kernel, with the parameter keys each must have.</summary>
+    public static IReadOnlyDictionary<string, string[]> CudaLayouts { get; } = new Dictionary<string, string[]>(StringComparer.Ordinal)
+    {
+        ["f16"] = [],
+        ["sage"] = ["flags", "groups", "salient_bits", "salient_count", "scale_mode"],
+        ["uniform"] = ["bits", "group_size"],
+    };
+
+    /// <summary>The seven linears of a decoder layer, in forward order.</summary>
+    public static IReadOnlyList<string> Roles { get; } =
+        ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+
+    /// <summary>Kernel names of <see cref="BackendSource"/> that do not depend on a linear.</summary>
+    public const string RopeAtKernel = "rope_and_cache_at", AttentionAtKernel = "attention_at", QuantizeKernel = "quantize_block32",
+        LmHeadKernel = "lm_head";
+
+    private readonly PackManifest _manifest;
+    private readonly string _modelId;
+    private readonly string _manifestSha256;
+    private readonly string _generatedBy;
+    private readonly int _layerDigits;
+
+    /// <summary>Builds the sources of <paramref name="manifest"/>.</summary>
+    /// <param name="manifest">The pack's manifest.</param>
+    /// <param name="modelId">The model's name as the sources' comments give it (the generator's model ID).</param>
+    /// <param name="manifestSha256">SHA-256 of the manifest file's bytes, lower-case hex (the sources' provenance line).</param>
+    /// <param name="generatedBy">The maker named in each source's first line.</param>
+    /// <exception cref="ArgumentException">A decoder layer lacks one of its seven linears.</exception>
+    public CudaSourceBuilder(PackManifest manifest, string modelId, string manifestSha256, string generatedBy = DefaultGeneratedBy)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentException.ThrowIfNullOrEmpty(modelId);
+        ArgumentException.ThrowIfNullOrEmpty(manifestSha256);
+        ArgumentException.ThrowIfNullOrEmpty(generatedBy);
+        _manifest = manifest;
+        _modelId = modelId;
+        _manifestSha256 = manifestSha256;
+        _generatedBy = generatedBy;
+        int layers = manifest.Architecture.NumLayers;
+        _layerDigits = layers <= 100 ? 2 : (layers - 1).ToString(CultureInfo.InvariantCulture).Length;
+        for (int layer = 0; layer < layers; layer++)
+            foreach (var role in Roles)
+                if (manifest.FindLinear(LinearName(layer, role)) is null)
+                    throw new ArgumentException($"the manifest has no linear {LinearName(layer, role)}", nameof(manifest));
+    }
+
+    /// <summary>The builder for <paramref name="pack"/>: model ID = the pack folder's name, SHA-256 of its manifest file.</summary>
+    public static CudaSourceBuilder ForPack(PackedModel pack)
+    {
+        ArgumentNullException.ThrowIfNull(pack);
+        // The file's hash where there is a file (what the generator prints); a pack opened from memory has none.
+        var manifestPath = Path.Combine(pack.Directory, PackFormat.ManifestFileName);
+        var manifestBytes = File.Exists(manifestPath) ? File.ReadAllBytes(manifestPath) : ManifestJson.Serialize(pack.Manifest);
+        string id = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(pack.Directory)));
+        return new CudaSourceBuilder(pack.Manifest, string.IsNullOrEmpty(id) ? "model" : id, Sha256Hex(manifestBytes));
+    }
+
+    /// <summary>Lower-case hex SHA-256 of <paramref name="bytes"/>.</summary>
+    public static string Sha256Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>The text of templates/cuda/sageptq.cuh (line ends \n), embedded in SagePtq.Runtime.</summary>
+    public static string HeaderText => LazyHeader.Value;
+
+    private static readonly Lazy<string> LazyHeader = new(() =>
+    {
+        using var stream = typeof(CudaSourceBuilder).Assembly.GetManifestResourceStream("SagePtq.Runtime.sageptq.cuh")
+            ?? throw new InvalidOperationException("sageptq.cuh is not embedded in SagePtq.Runtime (templates/cuda was missing at build time)");
+        using var reader = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd().Replace("\r\n", "\n", StringComparison.Ordinal);
+    });
+
+    /// <summary>The pack name of linear <paramref name="role"/> of decoder layer <paramref name="layer"/>.</summary>
+    public static string LinearName(int layer, string role) => $"model.layers.{layer.ToString(CultureInfo.InvariantCulture)}.{role}.weight";
+
+    /// <summary>The kernel name of a decoder linear: <c>layer03_self_attn_q_proj</c>.</summary>
+    public string KernelName(int layer, string role) => "layer" + LayerNumber(layer) + "_" + role.Replace('.', '_');
+
+    /// <summary>The <c>prepare_activation</c> wrapper of a sage decoder linear: <c>layer03_self_attn_q_proj_prepare</c>.</summary>
+    public string PrepareKernelName(int layer, string role) => KernelName(layer, role) + "_prepare";
+
+    /// <summary>The layer number as kernel names write it: two digits, more from 100 layers up.</summary>
+    public string LayerNumber(int layer) => layer.ToString(new string('0', _layerDigits), CultureInfo.InvariantCulture);
+
+    /// <summary>The model-wide kernels instantiated with the architecture constants (the generator's <c>Cuda.ModelSource</c>).</summary>
+    public string ModelSource()
+    {
+        var a = _manifest.Architecture;
+        var s = new StringBuilder();
+        s.Append("// Model-wide kernels of ").Append(_modelId).Append(" (").Append(_manifest.Method).Append("), generated by ")
+            .Append(_generatedBy).Append(" from manifest ").Append(_manifestSha256).Append('\n');
+        s.Append("#include \"").Append(HeaderName).Append("\"\n");
+        void Kernel(string comment, string name, string args, string templateArgs)
+        {
+            s.Append('\n').Append("// ").Append(comment).Append('\n');
+            s.Append("extern \"C\" __global__ void ").Append(name).Append("(const sageptq::").Append(args).Append(" args) { sageptq::")
+                .Append(name).Append('<').Append(templateArgs).Append(">(args); }\n");
+        }
+        Kernel($"RMSNorm over hidden {I(a.HiddenSize)}, then the activations quantized for the next linear", "rms_norm_quantize", "NormArgs", I(a.HiddenSize));
+        Kernel($"rotary embedding on {I(a.NumHeads)} query heads and {I(a.NumKeyValueHeads)} key heads of size {I(a.HeadDim)}; keys and values into the cache",
+            "rope_and_cache", "RopeArgs", $"{I(a.NumHeads)}, {I(a.NumKeyValueHeads)}, {I(a.HeadDim)}");
+        Kernel($"causal attention: {I(a.NumHeads)} heads over {I(a.NumKeyValueHeads)} key/value heads of size {I(a.HeadDim)}",
+            "attention", "AttentionArgs", $"{I(a.NumHeads)}, {I(a.NumKeyValueHeads)}, {I(a.HeadDim)}");
+        Kernel($"SwiGLU over intermediate {I(a.IntermediateSize)}, then the activations quantized for down_proj", "swiglu_quantize", "SwigluArgs", I(a.IntermediateSize));
+        Kernel($"residual add over hidden {I(a.HiddenSize)}", "add_residual", "ResidualArgs", I(a.HiddenSize));
+        return s.ToString();
+    }
+
+    /// <summary>Every decoder layer's source (the generator's <c>Cuda.LayerSources</c>).</summary>
+    public IReadOnlyList<CudaLayerSource> LayerSources() =>
+        Enumerable.Range(0, _manifest.Architecture.NumLayers).Select(LayerSource).ToArray();
+
+    /// <summary>Decoder layer <paramref name="layer"/>'s source: one gemv kernel per linear with a CUDA layout.</summary>
+    public CudaLayerSource LayerSource(int layer)
+    {
+        var s = new StringBuilder();
+        s.Append("// Layer ").Append(I(layer)).Append(" of ").Append(_modelId).Append(" (").Append(_manifest.Method).Append("), generated by ")
+            .Append(_generatedBy).Append(" from manifest ").Append(_manifestSha256).Append('\n');
+        s.Append("#include \"").Append(HeaderName).Append("\"\n");
+        var kernels = new List<string>();
+        foreach (var role in Roles)
+        {
+            var linear = _manifest.FindLinear(LinearName(layer, role))!;
+            s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append('\n');
+            if (!CudaLayouts.ContainsKey(linear.Layout))
+            {
+                s.Append("// no kernel: the ").Append(linear.Layout).Append(" layout has no CUDA implementation (SPQ1004); this model runs on the CPU backend\n");
+                continue;
+            }
+            string name = KernelName(layer, role);
+            kernels.Add(name);
+            s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(name).Append("(const sageptq::LinearArgs args)\n");
+            s.Append("{\n");
+            s.Append("    sageptq::").Append(linear.Layout).Append("::gemv<").Append(TemplateArguments(linear)).Append(">(args);\n");
+            s.Append("}\n");
+        }
+        return new CudaLayerSource(layer, s.ToString(), kernels);
+    }
+
+    /// <summary>
+    /// The decode loop's own kernels: per sage decoder linear its <c>prepare_activation</c> wrapper (the seven
+    /// layout constants without the rotation seed, which travels in <see cref="PrepareArgs"/>); RoPE and attention
+    /// taking the position from device memory; a block-32 quantizer (for a uniform o_proj and the kernel checks);
+    /// and the LM head's gemv.
+    /// </summary>
+    /// <exception cref="NotSupportedException">A linear's layout has no CUDA kernel (the pack runs on the CPU only).</exception>
+    public string BackendSource(LinearRecord lmHead)
+    {
+        ArgumentNullException.ThrowIfNull(lmHead);
+        var a = _manifest.Architecture;
+        var s = new StringBuilder();
+        s.Append("// Decode-loop kernels of ").Append(_modelId).Append(" (").Append(_manifest.Method).Append("), generated by ")
+            .Append(_generatedBy).Append(" from manifest ").Append(_manifestSha256).Append('\n');
+        s.Append("#include \"").Append(HeaderName).Append("\"\n");
+        string heads = $"{I(a.NumHeads)}, {I(a.NumKeyValueHeads)}, {I(a.HeadDim)}";
+        s.Append('\n').Append("// RoPE and attention at the position held in device memory, so one captured graph serves every token\n");
+        s.Append("extern \"C\" __global__ void ").Append(RopeAtKernel).Append("(const sageptq::RopeArgs args, const int* position)\n")
+            .Append("{\n    sageptq::RopeArgs at = args;\n    at.position = *position;\n    sageptq::rope_and_cache<").Append(heads).Append(">(at);\n}\n");
+        s.Append("extern \"C\" __global__ void ").Append(AttentionAtKernel).Append("(const sageptq::AttentionArgs args, const int* position)\n")
+            .Append("{\n    sageptq::AttentionArgs at = args;\n    at.position = *position;\n    sageptq::attention<").Append(heads).Append(">(at);\n}\n");
+        s.Append('\n').Append("// a float vector of n in int8 blocks of 32 (the uniform layout's activation) where no norm or SwiGLU made it; one CTA\n");
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
+            .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
+            .Append("{\n    sageptq::quantize_rows_warp(x, n, 32, codes, scales, sums);\n}\n");
+        for (int layer = 0; layer < a.NumLayers; layer++)
+        {
+            foreach (var role in Roles)
+            {
+                var linear = _manifest.FindLinear(LinearName(layer, role))!;
+                if (!CudaLayouts.ContainsKey(linear.Layout))
+                    throw new NotSupportedException($"{linear.Name} uses the '{linear.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
+                if (linear.Layout != "sage") continue;
+                s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append(": its activation\n");
+                s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(PrepareKernelName(layer, role))
+                    .Append("(const sageptq::sage::PrepareArgs args)\n{\n    sageptq::sage::prepare_activation<")
+                    .Append(I(linear.Rows)).Append(", ").Append(I(linear.Cols));
+                foreach (var key in CudaLayouts["sage"]) s.Append(", ").Append(I(linear.Parameters[key]));
+                s.Append(">(args);\n}\n");
+            }
+        }
+        if (!CudaLayouts.ContainsKey(lmHead.Layout))
+            throw new NotSupportedException($"{lmHead.Name} uses the '{lmHead.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
+        s.Append('\n').Append("// ").Append(lmHead.Name).Append(": ").Append(I(lmHead.Cols)).Append('→').Append(I(lmHead.Rows)).Append(", ").Append(lmHead.Layout).Append('\n');
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(LmHeadKernel).Append("(const sageptq::LinearArgs args)\n");
+        s.Append("{\n    sageptq::").Append(lmHead.Layout).Append("::gemv<").Append(TemplateArguments(lmHead)).Append(">(args);\n}\n");
+        return s.ToString();
+    }
+
+    /// <summary>rows, cols, then the parameter values in ordinal key order (the generator's rule).</summary>
+    public static string TemplateArguments(LinearRecord linear)
+    {
+        ArgumentNullException.ThrowIfNull(linear);
+        var s = new StringBuilder().Append(I(linear.Rows)).Append(", ").Append(I(linear.Cols));
+        foreach (var (_, value) in linear.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal)) s.Append(", ").Append(I(value));
+        return s.ToString();
+    }
+
+    /// <summary>The generator's CUDA comment: <c>layer 3 self_attn.q_proj: 256→256, sage, K=3 groups, 0.4% salient at 4 bits</c>.</summary>
+    private static string Describe(int layer, string role, LinearRecord linear) =>
+        $"layer {I(layer)} {role}: {I(linear.Cols)}→{I(linear.Rows)}, {linear.Layout}, {Constants(linear)}";
+
+    private static string Constants(LinearRecord linear)
+    {
+        switch (linear.Layout)
+        {
+            case "f16":
+                return "16-bit floats";
+            case "uniform":
+                return $"{I(Parameter(linear, "bits"))}-bit codes in groups of {I(Parameter(linear, "group_size"))}";
+            default:
+                var stats = linear.Stats;
+                var groups = stats.GroupCount == 1 ? "K=1 group" : $"K={I(stats.GroupCount)} groups";
+                string percent = (stats.SaliencyRatio * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%";
+                return $"{groups}, {percent} salient at {I(stats.SalientBits)} bits";
+        }
+    }
+
+    private static long Parameter(LinearRecord linear, string key) => linear.Parameters.TryGetValue(key, out int v) ? v : 0;
+
+    private static string I(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+using SagePtq.Runtime.Cuda.Model;
+using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Tests.Api;
+using SagePtq.Tests;
+
+namespace SagePtq.Runtime.Tests.Cuda;
+
+/// <summary>
+/// <see cref="CudaModel"/> against the fake driver (FakeDriver/run.sh): kernels do not execute there, so no
+/// result is checked, only the calls: every kernel the sources name is found after the fake NVRTC "compiles"
+/// them, the sections are uploaded, each gemv launch passes a LinearArgs whose section pointers are 16-byte
+/// aligned and lie with their lengths inside live allocations, the first token launches the step directly and
+/// captures it once, and later tokens are one graph launch each. Skipped unless the loaded libcuda.so.1 is the fake.
+/// </summary>
+public sealed unsafe class CudaModelFakeDriverTests
+{
+    private const int Launches = 0, GraphLaunches = 1, Captured = 2, Allocated = 3, CopiedIn = 4, GemvLaunches = 5, BadGemv = 6;
+
+    public sealed class FakeCudaFactAttribute : FactAttribute
+    {
+        public FakeCudaFactAttribute()
+        {
+            if (!NativeLibrary.TryLoad("libcuda.so.1", out var handle) || !NativeLibrary.TryGetExport(handle, "fake_statistics", out _))
+                Skip = "needs the fake driver on the loader path (bash tests/SagePtq.Runtime.Tests/Cuda/FakeDriver/run.sh)";
+        }
+    }
+
+    private static long[] Statistics()
+    {
+        var handle = NativeLibrary.Load("libcuda.so.1");
+        var read = (delegate* unmanaged<long*, int, int>)NativeLibrary.GetExport(handle, "fake_statistics");
+        var values = new long[16];
+        fixed (long* p = values) read(p, values.Length);
+        return values;
+    }
+
+    private static void ResetStatistics()
+    {
+        var handle = NativeLibrary.Load("libcuda.so.1");
+        ((delegate* unmanaged<void>)NativeLibrary.GetExport(handle, "fake_reset_statistics"))();
+    }
+
+    [FakeCudaFact]
+    public void Decode_uploads_the_sections_launches_once_captures_once_and_replays_the_graph()
+    {
+        using var dir = TestAssets.NewTempDir();
+        var packDir = Path.Combine(dir.Path, "pack");
+        Directory.CreateDirectory(packDir);
+        LanguageModelOpenTests.WriteF16Pack(packDir);
+        using var pack = PackedModel.Open(packDir);
+        ResetStatistics();
+        using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 64, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
+        var plan = CudaDecodePlan.Create(pack.Manifest, 64);
+        var opened = Statistics();
+        Assert.True(opened[Allocated] >= plan.Weights.TotalBytes, $"{opened[Allocated]} bytes allocated, the sections alone need {plan.Weights.TotalBytes}");
+        Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes, $"{opened[CopiedIn]} bytes copied in, the sections are {plan.Weights.SectionBytes}");
+        Assert.Equal(plan.Weights.SectionBytes, model.WeightBytesPerToken);
+
+        // Six f16 layers: norm, q, k, v, rope, attention, o, norm, gate, up, swiglu, down; then norm and LM head.
+        const int perToken = 6 * 12 + 2, gemvs = 6 * 7 + 1;
+        Assert.Equal(perToken, model.LaunchesPerToken);
+        Assert.Equal(4096, model.Forward(1, 0).Length);
+        var first = Statistics();
+        Assert.Equal(2 * perToken, first[Launches]);      // launched directly, then the same launches captured
+        Assert.Equal(perToken, first[Captured]);
+        Assert.Equal(0, first[GraphLaunches]);
+        Assert.Equal(2 * gemvs, first[GemvLaunches]);
+        Assert.Equal(0, first[BadGemv]);
+
+        model.Forward(5, 1);
+        model.Forward(7, 2);
+        var later = Statistics();
+        Assert.Equal(first[Launches], later[Launches]);
+        Assert.Equal(2, later[GraphLaunches]);
+        Assert.Equal(3, model.CachedPositions);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(1, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(4096, 3));
+
+        var down = CudaSourceBuilder.LinearName(2, "mlp.down_proj");
+        Assert.Equal(256, model.RunLinear(down, new float[704]).Length);
+        var checkedOne = Statistics();
+        Assert.Equal(later[GemvLaunches] + 1, checkedOne[GemvLaunches]);
+        Assert.Equal(0, checkedOne[BadGemv]);
+        Assert.Throws<ArgumentException>(() => model.RunLinear(down, new float[256]));
+        Assert.Throws<KeyNotFoundException>(() => model.RunLinear("model.norm.weight", new float[256]));
+    }
+
+    [FakeCudaFact]
+    public void Without_the_graph_every_token_launches_the_whole_step()
+    {
+        using var dir = TestAssets.NewTempDir();
+        var packDir = Path.Combine(dir.Path, "pack");
+        Directory.CreateDirectory(packDir);
+        LanguageModelOpenTests.WriteF16Pack(packDir);
+        using var pack = PackedModel.Open(packDir);
+        using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 16, UseGraph = false, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
+        ResetStatistics();
+        var logits = new float[3 * 4096];
+        model.Forward([1, 2, 3], 0, logits);
+        var s = Statistics();
+        Assert.Equal(3 * model.LaunchesPerToken, s[Launches]);
+        Assert.Equal(0, s[GraphLaunches]);
+        Assert.Equal(0, s[BadGemv]);
+    }
+}

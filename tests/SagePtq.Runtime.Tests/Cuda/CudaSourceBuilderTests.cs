@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using SagePtq.Runtime.Cuda.Model;
+using SagePtq.Runtime.Packing;
+
+using SagePtq.Tests;
+
+namespace SagePtq.Runtime.Tests.Cuda;
+
+/// <summary>
+/// The run-time source builder against the source generator: for the sagelm-7m SAGE fixture manifest its
+/// per-layer and model-wide sources must equal the generator's verified .cu snapshots byte for byte (one
+/// kernel semantics, two emitters); the decode loop's own kernels instantiate the same constants, and
+/// clang-14 accepts them against the real header where it is installed.
+/// </summary>
+public sealed class CudaSourceBuilderTests
+{
+    private static readonly string Fixtures = Path.Combine(TestAssets.RepoRoot, "tests", "SagePtq.Generator.Tests", "Fixtures");
+    private static readonly string Snapshots = Path.Combine(TestAssets.RepoRoot, "tests", "SagePtq.Generator.Tests", "Snapshots");
+
+    internal static (PackManifest Manifest, string Sha) Fixture()
+    {
+        var path = Path.Combine(Fixtures, "sagelm-7m-sage.manifest.json");
+        var bytes = File.ReadAllBytes(path);
+        return (ManifestJson.Parse(bytes, path), CudaSourceBuilder.Sha256Hex(bytes));
+    }
+
+    private static CudaSourceBuilder GeneratorLike()
+    {
+        var (manifest, sha) = Fixture();
+        return new CudaSourceBuilder(manifest, "sagelm-7m", sha, "SagePtq.Generator 1.0.0.0");
+    }
+
+    [Fact]
+    public void Layer_sources_equal_the_generators_verified_snapshots()
+    {
+        var builder = GeneratorLike();
+        var layers = builder.LayerSources();
+        Assert.Equal(6, layers.Count);
+        foreach (var layer in layers)
+        {
+            var expected = File.ReadAllText(Path.Combine(Snapshots, $"SageLm7mModel.Layer{layer.Layer:00}.verified.cu")).Replace("\r\n", "\n");
+            Assert.Equal(expected, layer.Source);
+            Assert.Equal(CudaSourceBuilder.Roles.Select(r => $"layer{layer.Layer:00}_{r.Replace('.', '_')}"), layer.Kernels);
+        }
+    }
+
+    [Fact]
+    public void Model_source_equals_the_generators_verified_snapshot()
+    {
+        var expected = File.ReadAllText(Path.Combine(Snapshots, "SageLm7mModel.Kernels.verified.cu")).Replace("\r\n", "\n");
+        Assert.Equal(expected, GeneratorLike().ModelSource());
+    }
+
+    [Fact]
+    public void The_embedded_header_is_templates_cuda_sageptq_cuh()
+    {
+        var onDisk = File.ReadAllText(Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "sageptq.cuh")).Replace("\r\n", "\n");
+        Assert.Equal(onDisk, CudaSourceBuilder.HeaderText);
+    }
+
+    [Fact]
+    public void A_different_maker_or_manifest_changes_only_the_provenance_line()
+    {
+        var (manifest, sha) = Fixture();
+        var ours = new CudaSourceBuilder(manifest, "sagelm-7m", sha).LayerSource(2).Source;
+        var generator = GeneratorLike().LayerSource(2).Source;
+        Assert.NotEqual(generator, ours);
+        Assert.Equal(generator.Split('\n').Skip(1), ours.Split('\n').Skip(1));
+        Assert.Contains(CudaSourceBuilder.DefaultGeneratedBy, ours.Split('\n')[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_prepare_wrapper_takes_the_constants_of_its_gemv()
+    {
+        var builder = GeneratorLike();
+        var (manifest, _) = Fixture();
+        var backend = builder.BackendSource(LmHeadOf(manifest));
+        var gemv = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)\(const sageptq::LinearArgs args\)\n\{\n    sageptq::sage::gemv<([^>]*)>");
+        var prepare = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
+        var gemvs = builder.LayerSources().SelectMany(l => gemv.Matches(l.Source)).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        var prepares = prepare.Matches(backend).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        Assert.Equal(42, gemvs.Count);
+        Assert.Equal(gemvs.Keys.Order(), prepares.Keys.Order());
+        foreach (var (name, constants) in gemvs) Assert.Equal(constants, prepares[name]);
+        Assert.Contains("sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_rotated_linear_passes_nine_gemv_constants_in_ordinal_key_order_and_seven_to_prepare()
+    {
+        var (manifest, sha) = Fixture();
+        var name = CudaSourceBuilder.LinearName(0, "self_attn.q_proj");
+        var rotated = WithParameters(manifest, name, p =>
+        {
+            p["flags"] |= 8;
+            p["rotate_seed_lo"] = -5;
+            p["rotate_seed_hi"] = 3;
+        });
+        var linear = rotated.FindLinear(name)!;
+        var p = linear.Parameters;
+        Assert.Equal($"256, 256, {p["flags"]}, {p["groups"]}, 3, -5, {p["salient_bits"]}, {p["salient_count"]}, {p["scale_mode"]}",
+            CudaSourceBuilder.TemplateArguments(linear));
+        var builder = new CudaSourceBuilder(rotated, "m", sha);
+        Assert.Contains($"sage::gemv<256, 256, {p["flags"]}, {p["groups"]}, 3, -5, ", builder.LayerSource(0).Source, StringComparison.Ordinal);
+        Assert.Contains($"sage::prepare_activation<256, 256, {p["flags"]}, {p["groups"]}, {p["salient_bits"]}, {p["salient_count"]}, {p["scale_mode"]}>",
+            builder.BackendSource(LmHeadOf(rotated)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_layout_without_a_kernel_gets_a_comment_in_the_layer_and_is_refused_by_the_decode_loop()
+    {
+        var (manifest, sha) = Fixture();
+        var name = CudaSourceBuilder.LinearName(1, "mlp.up_proj");
+        var billm = manifest with { Linears = manifest.Linears.Select(l => l.Name == name ? l with { Layout = "billm" } : l).ToList() };
+        var builder = new CudaSourceBuilder(billm, "m", sha);
+        var layer = builder.LayerSource(1);
+        Assert.Contains("// no kernel: the billm layout has no CUDA implementation (SPQ1004)", layer.Source, StringComparison.Ordinal);
+        Assert.Equal(6, layer.Kernels.Count);
+        var e = Assert.Throws<NotSupportedException>(() => builder.BackendSource(LmHeadOf(manifest)));
+        Assert.Contains(name, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_manifest_missing_a_decoder_linear_is_refused_by_name()
+    {
+        var (manifest, sha) = Fixture();
+        var name = CudaSourceBuilder.LinearName(3, "self_attn.v_proj");
+        var missing = manifest with { Linears = manifest.Linears.Where(l => l.Name != name).ToList() };
+        var e = Assert.Throws<ArgumentException>(() => new CudaSourceBuilder(missing, "m", sha));
+        Assert.Contains(name, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The fixture with every decoder linear and the LM head in the uniform layout (4-bit groups of 64, 8-bit groups of 128).</summary>
+    internal static PackManifest UniformVariant(PackManifest manifest)
+    {
+        var c = manifest.Architecture;
+        var decoder = manifest.Linears.Select(l => l with { Layout = "uniform", Parameters = new Dictionary<string, int> { ["bits"] = 4, ["group_size"] = 64 } });
+        var head = new LinearRecord("lm_head.weight", null, c.VocabSize, c.HiddenSize, "uniform", new Dictionary<string, int> { ["bits"] = 8, ["group_size"] = 128 },
+            [new SectionRecord("codes", 0, (long)c.VocabSize * c.HiddenSize)], new LinearStats(0, 0, 0, 0, 8));
+        return manifest with { Linears = [.. decoder, head] };
+    }
+
+    [ClangTheory]
+    [InlineData("sage")]
+    [InlineData("uniform")]
+    [InlineData("f16")]
+    public void Decode_loop_and_layer_kernels_compile_against_the_header_with_clang(string variant)
+    {
+        var (fixture, sha) = Fixture();
+        var manifest = variant switch { "uniform" => UniformVariant(fixture), "f16" => Fp16Substitute.Manifest(fixture), _ => fixture };
+        var builder = new CudaSourceBuilder(manifest, "m", sha);
+        using var dir = TestAssets.NewTempDir();
+        File.WriteAllText(dir.File("sageptq.cuh"), CudaSourceBuilder.HeaderText);
+        File.Copy(Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "clang_prelude.h"), dir.File("clang_prelude.h"));
+        var backend = builder.BackendSource(LmHeadOf(manifest));
+        Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
+        File.WriteAllText(dir.File("decode.cu"), backend);
+        File.WriteAllText(dir.File("layer01.cu"), builder.LayerSource(1).Source);
+        foreach (var file in new[] { "decode.cu", "layer01.cu" })
+        {
+            var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
+            foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
+                         "-include", dir.File("clang_prelude.h"), "-I", dir.Path, "-fsyntax-only", dir.File(file) })
+                start.ArgumentList.Add(argument);
+            using var process = Process.Start(start)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"clang-14 refused the {variant} {file} (exit {process.ExitCode}):\n{stdout}{stderr.Result}");
+        }
+    }
+
+    internal static LinearRecord LmHeadOf(PackManifest manifest) => CudaDecodePlan.Create(manifest, null).LmHead;
+
+    internal static PackManifest WithParameters(PackManifest manifest, string name, Action<Dictionary<string, int>> edit) => manifest with
+    {
+        Linears = manifest.Linears.Select(l =>
+        {
+            if (l.Name != name) return l;
+            var parameters = new Dictionary<string, int>(l.Parameters);
+            edit(parameters);
+            return l with { Parameters = parameters };
+        }).ToList(),
+    };
+
+}
+
+/// <summary>A theory that needs clang-14 and templates/cuda/clang_prelude.h; skipped with the reason elsewhere.</summary>
+public sealed class ClangTheoryAttribute : TheoryAttribute
+{
+    public ClangTheoryAttribute()
+    {
+        bool clang = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "clang-14")));
+        if (!clang) Skip = "clang-14 is not on PATH: the CUDA syntax check of the decode-loop kernels is skipped";
+        else if (!File.Exists(Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "clang_prelude.h")))
+            Skip = "templates/cuda/clang_prelude.h is absent: the CUDA syntax check is skipped";
+    }
+}
