@@ -78,6 +78,18 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void A_rotated_sage_linear_is_accepted_and_passes_its_seed_to_the_rotated_gemv_overload()
+    {
+        // What the quantizer writes for a rotated linear (SageLayout: rotate_seed_lo/hi, ordinal order between groups and salient_bits).
+        var text = ReplaceFirst(Tiny.Text, "\"groups\": ", "\"rotate_seed_hi\": -7,\n        \"rotate_seed_lo\": 123456789,\n        \"groups\": ");
+        var result = GeneratorHarness.Run(Tiny with { Text = text });
+        Assert.Null(result.Exception);
+        Assert.Empty(result.Diagnostics);
+        var layer0 = result.GeneratedSources.Single(s => s.HintName.EndsWith(".Layer00.Cuda.g.cs", StringComparison.Ordinal)).SourceText.ToString();
+        Assert.Matches(@"sageptq::sage::gemv<64, 64, 0, \d+, -7, 123456789, \d+, \d+, \d+>\(args\);", layer0);
+    }
+
+    [Fact]
     public void SPQ1003_wrong_parameters_for_a_cuda_layout()
     {
         var text = ReplaceFirst(Tiny.Text, "\"scale_mode\": 1", "\"scale_modes\": 1");

@@ -26,6 +26,12 @@ internal sealed class ManifestParser
         ["uniform"] = new[] { "bits", "group_size" },
     };
 
+    /// <summary>
+    /// A rotated sage linear also records its rotation seed, which sorts into the middle of the keys:
+    /// the header has a <c>gemv</c> overload for that list (the seed is used by the activation's preparation).
+    /// </summary>
+    private static readonly string[] RotatedSageKeys = { "flags", "groups", "rotate_seed_hi", "rotate_seed_lo", "salient_bits", "salient_count", "scale_mode" };
+
     // The seven linears of a decoder layer, in forward order (LayerSpec's constructor order).
     private static readonly string[] Roles =
     {
@@ -270,7 +276,7 @@ internal sealed class ManifestParser
         {
             var keys = new List<string>();
             foreach (var p in parameters) keys.Add(p.Key);
-            if (!SameKeys(keys, expectedKeys))
+            if (!SameKeys(keys, expectedKeys) && !(layout == "sage" && SameKeys(keys, RotatedSageKeys)))
             {
                 Invalid(record["parameters"]!, path + ".parameters",
                     $"the {layout} layout takes {(expectedKeys.Length == 0 ? "no parameters" : string.Join(", ", expectedKeys))}, not {(keys.Count == 0 ? "none" : string.Join(", ", keys))}");

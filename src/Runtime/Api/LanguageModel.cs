@@ -78,13 +78,22 @@ public sealed partial class LanguageModel : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(packDirectory);
         options ??= new LanguageModelOptions();
         var pack = PackedModel.Open(packDirectory, new PackReadOptions { VerifyPayloadChecksum = options.VerifyPayloadChecksum });
+        string modelId = options.ModelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(packDirectory)));
+        return Open(pack, Path.Combine(packDirectory, PackFormat.ManifestFileName), modelId, options, compiled: null);
+    }
+
+    /// <summary>
+    /// Runs an opened pack on the backend <paramref name="options"/> choose; the returned model owns the
+    /// pack (it is disposed here on failure). <paramref name="compiled"/> are a generated class's layers,
+    /// which the CPU backend runs; the other backends have their own forward pass.
+    /// </summary>
+    internal static LanguageModel Open(PackedModel pack, string manifestName, string modelId, LanguageModelOptions options, Cpu.CpuModel.CompiledLayers? compiled)
+    {
         try
         {
-            var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()),
-                Path.Combine(packDirectory, PackFormat.ManifestFileName));
-            var (model, owner) = CreateBackend(pack, options);
+            var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()), manifestName);
+            var (model, owner) = CreateBackend(pack, options, compiled);
             if (owner is null) pack.Dispose(); // the backend copied what it needs
-            string modelId = options.ModelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(packDirectory)));
             return new LanguageModel(model, tokenizer, owner, modelId);
         }
         catch
@@ -98,7 +107,7 @@ public sealed partial class LanguageModel : IDisposable
     /// The forward pass for <paramref name="backend"/>, and what must stay open while it runs
     /// (null when it has copied what it needs out of the pack). Further backends join here.
     /// </summary>
-    private static (ICausalLanguageModel Model, IDisposable? Owner) CreateBackend(PackedModel pack, LanguageModelOptions options)
+    private static (ICausalLanguageModel Model, IDisposable? Owner) CreateBackend(PackedModel pack, LanguageModelOptions options, Cpu.CpuModel.CompiledLayers? compiled)
     {
         switch (options.Backend)
         {
@@ -106,7 +115,7 @@ public sealed partial class LanguageModel : IDisposable
                 return (new ReferenceModel(pack.ToLlamaWeights()), null);
             case ModelBackend.Cpu:
                 // The model reads the mapped pack until it is disposed; disposing the model then closes the pack.
-                var cpu = new Cpu.CpuModel(pack, new Cpu.CpuModelOptions { Threads = options.Threads });
+                var cpu = new Cpu.CpuModel(pack, new Cpu.CpuModelOptions { Threads = options.Threads }, ownsPack: false, compiled);
                 return (cpu, new OwnedPair(cpu, pack));
             case ModelBackend.Cuda:
                 // An explicit request fails with the reason rather than quietly running elsewhere.

@@ -1,9 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
-using System.Text;
 using SagePtq.Runtime.Cpu;
 using SagePtq.Runtime.Packing;
-using SagePtq.Runtime.Tokenization;
 
 namespace SagePtq.Runtime.Compiled;
 
@@ -19,8 +17,8 @@ public static class CompiledModel
     /// Finds the pack of <paramref name="plan"/>'s model for <paramref name="assembly"/>, checks the
     /// manifest's SHA-256 against <see cref="ModelPlan.ManifestSha256"/> and every layer's plan against
     /// the manifest, and returns a model whose CPU forward pass runs <paramref name="layers"/>[i] for
-    /// decoder layer i. <see cref="ModelBackend.Reference"/> runs the dequantized FP32 reference instead
-    /// (the plans are still checked).
+    /// decoder layer i. <see cref="ModelBackend.Reference"/> and <see cref="ModelBackend.Cuda"/> run their
+    /// own forward passes over the same pack (the plans are checked all the same).
     /// </summary>
     /// <exception cref="ModelFileException">The pack is missing, altered, or not the one the class was generated for.</exception>
     public static LanguageModel Open(Assembly assembly, ModelPlan plan, IReadOnlyList<CpuLayerForward> layers, LanguageModelOptions? options = null)
@@ -39,27 +37,17 @@ public static class CompiledModel
                 $"has SHA-256 {actual}, but the model class was generated from a manifest with SHA-256 {plan.ManifestSha256}: rebuild the project so that its generated code and its pack match");
 
         var pack = location.Open(new PackReadOptions { VerifyPayloadChecksum = options.VerifyPayloadChecksum });
+        var compiled = new CpuModel.CompiledLayers(plan.Layers, layers);
         try
         {
-            var config = pack.Manifest.Architecture;
-            if (config.NumLayers != plan.Layers.Count)
-                throw new ModelFileException(pack.PackPath, $"has {config.NumLayers} decoder layers, the generated model {plan.Layers.Count}");
-            var tokenizer = Tokenizer.Parse(Encoding.UTF8.GetString(pack.ReadTokenizerJson()), location.ManifestName);
-            var compiled = new CpuModel.CompiledLayers(plan.Layers, layers);
-            var cpu = new CpuModel(pack, new CpuModelOptions { Threads = options.Threads }, ownsPack: true, compiled);
-            if (options.Backend == ModelBackend.Reference)
-            {
-                // The CPU model was opened to check the plans; the reference copies the weights it needs.
-                var reference = new Reference.ReferenceModel(pack.ToLlamaWeights());
-                cpu.Dispose();
-                return new LanguageModel(reference, tokenizer, owner: null, options.ModelId ?? plan.ModelId);
-            }
-            return new LanguageModel(cpu, tokenizer, cpu, options.ModelId ?? plan.ModelId);
+            // Checked whichever backend runs: the class's constants must be the pack's.
+            compiled.CheckAgainst(pack);
         }
         catch
         {
             pack.Dispose();
             throw;
         }
+        return LanguageModel.Open(pack, location.ManifestName, options.ModelId ?? plan.ModelId, options, compiled);
     }
 }

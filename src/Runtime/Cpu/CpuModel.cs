@@ -95,6 +95,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
     {
         ArgumentNullException.ThrowIfNull(pack);
         options ??= new CpuModelOptions();
+        compiled?.CheckAgainst(pack);
         _pack = pack;
         _ownsPack = ownsPack;
         var c = Config;
@@ -266,21 +267,26 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         if (_ownsPack) _pack.Dispose();
     }
 
-    /// <summary>The plan of layer <paramref name="index"/>: the compiled one, checked against the manifest, or the manifest's own.</summary>
-    private LayerPlan PlanOf(int index, CompiledLayers? compiled)
-    {
-        var fromPack = LayerPlan.From(_pack.Manifest, index);
-        if (compiled is null) return fromPack;
-        var given = compiled.Plans[index];
-        foreach (var (want, have) in given.Linears.Zip(fromPack.Linears))
-            if (want != have)
-                throw new ModelFileException(_pack.PackPath,
-                    $"holds {have.Name} as {have.Describe()}, but the generated model was compiled for {want.Name} as {want.Describe()}: rebuild the project so that its generated code and its pack match");
-        return given;
-    }
+    /// <summary>The plan of layer <paramref name="index"/>: the compiled one (checked against the pack at construction), or the manifest's own.</summary>
+    private LayerPlan PlanOf(int index, CompiledLayers? compiled) => compiled?.Plans[index] ?? LayerPlan.From(_pack.Manifest, index);
 
     /// <summary>A generated model's per-layer plans and forward passes (one of each per decoder layer).</summary>
-    internal sealed record CompiledLayers(IReadOnlyList<LayerPlan> Plans, IReadOnlyList<CpuLayerForward> Forwards);
+    internal sealed record CompiledLayers(IReadOnlyList<LayerPlan> Plans, IReadOnlyList<CpuLayerForward> Forwards)
+    {
+        /// <summary>Every plan must be what the pack's manifest records, layer by layer.</summary>
+        /// <exception cref="ModelFileException">The pack has another number of layers, or a linear differs.</exception>
+        public void CheckAgainst(PackedModel pack)
+        {
+            int layers = pack.Manifest.Architecture.NumLayers;
+            if (Plans.Count != layers || Forwards.Count != layers)
+                throw new ModelFileException(pack.PackPath, $"has {layers} decoder layers, the generated model {Plans.Count}: rebuild the project so that its generated code and its pack match");
+            for (int i = 0; i < layers; i++)
+                foreach (var (want, have) in Plans[i].Linears.Zip(LayerPlan.From(pack.Manifest, i).Linears))
+                    if (want != have)
+                        throw new ModelFileException(pack.PackPath,
+                            $"holds {have.Name} as {have.Describe()}, but the generated model was compiled for {want.Name} as {want.Describe()}: rebuild the project so that its generated code and its pack match");
+        }
+    }
 
     /// <summary>One decoder layer's weights, with the plan they were checked against.</summary>
     internal sealed record Layer(
