@@ -15,8 +15,9 @@ public static class SymmetricEigen
     {
         if (n < 0 || matrix.Length != n * n) throw new ArgumentException($"expected {n}×{n} values, got {matrix.Length}", nameof(matrix));
         var a = matrix.ToArray();
-        var v = new double[n * n];
-        for (int i = 0; i < n; i++) v[i * n + i] = 1;
+        // Eigenvectors kept transposed (vt[p·n + k] = V[k, p]) so each rotation updates two contiguous rows.
+        var vt = new double[n * n];
+        for (int i = 0; i < n; i++) vt[i * n + i] = 1;
         for (int sweep = 0; sweep < 100; sweep++)
         {
             double off = 0, total = 0;
@@ -46,15 +47,15 @@ public static class SymmetricEigen
                     }
                     for (int k = 0; k < n; k++)
                     {
-                        double vkp = v[k * n + p], vkq = v[k * n + q];
-                        v[k * n + p] = c * vkp - s * vkq;
-                        v[k * n + q] = s * vkp + c * vkq;
+                        double vkp = vt[p * n + k], vkq = vt[q * n + k];
+                        vt[p * n + k] = c * vkp - s * vkq;
+                        vt[q * n + k] = s * vkp + c * vkq;
                     }
                 }
         }
         var order = Enumerable.Range(0, n).OrderBy(i => a[i * n + i]).ThenBy(i => i).ToArray();
         var values = order.Select(i => a[i * n + i]).ToArray();
-        var vectors = order.Select(col => Enumerable.Range(0, n).Select(row => v[row * n + col]).ToArray()).ToArray();
+        var vectors = order.Select(col => vt.AsSpan(col * n, n).ToArray()).ToArray();
         return new EigenPairs(values, vectors);
     }
 
