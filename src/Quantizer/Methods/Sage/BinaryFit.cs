@@ -101,18 +101,41 @@ internal sealed class BinaryFit
         int k = _k;
         Parallel.For(0, _rows, i =>
         {
-            Array.Clear(sumM, i * k, k); Array.Clear(sumH, i * k, k); Array.Clear(sumS, i * k, k);
-            double sw = 0, sh = 0;
-            for (int j = 0; j < _cols; j++)
+            // Sums kept in locals (registers when K = 1) and added in column order, as a plain loop over
+            // sumM[i·k + g] would: the same roundings, without a store and reload per weight.
+            long rowStart = (long)i * _cols;
+            double rowMu = mu[i], sw = 0, sh = 0;
+            if (k == 1)
             {
-                long idx = (long)i * _cols + j;
-                if (_salient[idx]) continue;
-                double h = _h[j], r = _w[idx] - mu[i];
-                int g = Group(i, j);
-                sumM[i * k + g] += h * Math.Abs(r);
-                sumH[i * k + g] += h;
-                sumS[i * k + g] += r >= 0 ? h : -h;
-                sw += h * _w[idx]; sh += h;
+                double m0 = 0, h0 = 0, s0 = 0;
+                for (int j = 0; j < _cols; j++)
+                {
+                    long idx = rowStart + j;
+                    if (_salient[idx]) continue;
+                    double h = _h[j], r = _w[idx] - rowMu;
+                    m0 += h * Math.Abs(r);
+                    h0 += h;
+                    s0 += r >= 0 ? h : -h;
+                    sw += h * _w[idx]; sh += h;
+                }
+                sumM[i] = m0; sumH[i] = h0; sumS[i] = s0;
+            }
+            else
+            {
+                Span<double> m = stackalloc double[k], hs = stackalloc double[k], sg = stackalloc double[k];
+                m.Clear(); hs.Clear(); sg.Clear();
+                for (int j = 0; j < _cols; j++)
+                {
+                    long idx = rowStart + j;
+                    if (_salient[idx]) continue;
+                    double h = _h[j], r = _w[idx] - rowMu;
+                    int g = PerWeightGroups ? Groups[idx] : Groups[j];
+                    m[g] += h * Math.Abs(r);
+                    hs[g] += h;
+                    sg[g] += r >= 0 ? h : -h;
+                    sw += h * _w[idx]; sh += h;
+                }
+                m.CopyTo(sumM.AsSpan(i * k, k)); hs.CopyTo(sumH.AsSpan(i * k, k)); sg.CopyTo(sumS.AsSpan(i * k, k));
             }
             sumW[i] = sw; rowH[i] = sh;
         });
