@@ -96,7 +96,7 @@ internal sealed class BinaryFit
         _ => table[g],
     };
 
-    private void Accumulate(double[] mu, double[] sumM, double[] sumH, double[] sumS, double[] sumW, double[] rowH)
+    internal void Accumulate(double[] mu, double[] sumM, double[] sumH, double[] sumS, double[] sumW, double[] rowH)
     {
         int k = _k;
         Parallel.For(0, _rows, i =>
@@ -186,7 +186,7 @@ internal sealed class BinaryFit
         }
     }
 
-    private void Reassign(double[] mu, double[] a, double[] c, double[] table)
+    internal void Reassign(double[] mu, double[] a, double[] c, double[] table)
     {
         int k = _k;
         if (PerWeightGroups)
