@@ -26,21 +26,17 @@ public sealed class KnnGraph
         var pts = points.ToArray();
         var nearest = new int[n * Math.Max(k, 0)];
         var nearestDist = new double[n * Math.Max(k, 0)];
-        Parallel.For(0, n, i =>
+        Parallel.For(0, n, () => (new double[Math.Max(k + 1, 0)], new int[Math.Max(k + 1, 0)]), (i, _, best) =>
         {
-            var dist = new double[n];
-            var idx = new int[n];
-            for (int j = 0; j < n; j++)
+            if (k > 0 && !Nearest(pts, dimension, n, i, k, best.Item1, best.Item2))
+                SortedNeighbours(pts, dimension, n, i, k, best.Item1, best.Item2);
+            if (k > 0)
             {
-                double d = 0;
-                for (int c = 0; c < dimension; c++) { double t = pts[i * dimension + c] - pts[j * dimension + c]; d += t * t; }
-                dist[j] = j == i ? double.PositiveInfinity : d;
-                idx[j] = j;
+                Array.Copy(best.Item2, 0, nearest, i * k, k);
+                Array.Copy(best.Item1, 0, nearestDist, i * k, k);
             }
-            // Ties broken by index so the graph is deterministic.
-            Array.Sort(dist, idx);
-            for (int r = 0; r < k; r++) { nearest[i * k + r] = idx[r]; nearestDist[i * k + r] = dist[r]; }
-        });
+            return best;
+        }, _ => { });
         double bandwidth2 = 1;
         if (k > 0)
         {
@@ -73,6 +69,46 @@ public sealed class KnnGraph
         }
         for (int i = 0; i < n; i++) rowStart[i + 1] += rowStart[i];
         return new KnnGraph(n, rowStart, neighbour, weight);
+    }
+
+    /// <summary>
+    /// The k nearest neighbours of point i by one pass that keeps the k + 1 smallest distances in order (O(n·k)).
+    /// Returns false, leaving the answer to <see cref="SortedNeighbours"/>, when two of those distances are equal:
+    /// then the full sort's tie order decides, and only the full sort reproduces it.
+    /// </summary>
+    internal static bool Nearest(double[] pts, int dimension, int n, int i, int k, double[] bestDist, int[] bestIndex)
+    {
+        int kept = 0, capacity = Math.Min(k + 1, n);
+        for (int j = 0; j < n; j++)
+        {
+            double d = Distance2(pts, dimension, i, j);
+            if (kept == capacity && d >= bestDist[kept - 1]) continue;
+            int at = kept < capacity ? kept++ : kept - 1;
+            while (at > 0 && bestDist[at - 1] > d) { bestDist[at] = bestDist[at - 1]; bestIndex[at] = bestIndex[at - 1]; at--; }
+            bestDist[at] = d; bestIndex[at] = j;
+        }
+        for (int r = 1; r < kept; r++) if (bestDist[r] == bestDist[r - 1]) return false;
+        return true;
+    }
+
+    /// <summary>The k nearest neighbours of point i by sorting all n distances (the reference, and the tie-breaker).</summary>
+    internal static void SortedNeighbours(double[] pts, int dimension, int n, int i, int k, double[] bestDist, int[] bestIndex)
+    {
+        var dist = new double[n];
+        var idx = new int[n];
+        for (int j = 0; j < n; j++) { dist[j] = Distance2(pts, dimension, i, j); idx[j] = j; }
+        Array.Sort(dist, idx);
+        Array.Copy(dist, bestDist, k);
+        Array.Copy(idx, bestIndex, k);
+    }
+
+    /// <summary>Squared distance of points i and j; +∞ from a point to itself, so it is never its own neighbour.</summary>
+    private static double Distance2(double[] pts, int dimension, int i, int j)
+    {
+        if (i == j) return double.PositiveInfinity;
+        double d = 0;
+        for (int c = 0; c < dimension; c++) { double t = pts[i * dimension + c] - pts[j * dimension + c]; d += t * t; }
+        return d;
     }
 
     /// <summary>

@@ -79,6 +79,13 @@ public sealed record SageOptions
     /// <summary>Alternating iterations inside each Brent evaluation (cheaper than the final fit).</summary>
     public int SearchIterations { get; init; } = 2;
 
+    /// <summary>
+    /// Data-free only: rows of the seeded stratified sample the Brent search evaluates its objective on (the chosen
+    /// salient count is then fitted on all rows); 0 evaluates on every row. Ignored with a Hessian, whose search
+    /// always sees every row (docs/sage-choices.md, "Sampled search").
+    /// </summary>
+    public int SearchRows { get; init; } = 512;
+
     /// <summary>Most objective evaluations of the Brent search.</summary>
     public int MaxSearchEvaluations { get; init; } = 12;
 
@@ -116,6 +123,7 @@ public sealed record SageOptions
         if (Neighbours < 1) throw new ArgumentException($"sage: neighbours must be at least 1, got {Neighbours}", nameof(Neighbours));
         if (Iterations < 1 || SearchIterations < 1)
             throw new ArgumentException("sage: iterations must be at least 1", nameof(Iterations));
+        if (SearchRows < 0) throw new ArgumentException($"sage: search rows must be 0 (all) or positive, got {SearchRows}", nameof(SearchRows));
         if (MaxSearchEvaluations < 3)
             throw new ArgumentException($"sage: max search evaluations must be at least 3, got {MaxSearchEvaluations}", nameof(MaxSearchEvaluations));
         if (Refit is < 0 or > 10) throw new ArgumentException($"sage: refit rounds must be 0..10, got {Refit}", nameof(Refit));

@@ -70,13 +70,15 @@ public sealed class SageQuantizer : ILinearQuantizer
         var grouping = AffinityGrouping.Group(w, rows, cols, provisional, o.Groups, kAllowed, o, Mix(target.Seed ^ 0x6A0UL));
         int cap = AdaptiveThreshold.Cap(c => Bits(c, grouping.K), maxCount, o.Bits);
 
+        // Data-free, the search's objective runs on a row sample; with a Hessian on every row (same bytes as before).
+        var search = SearchSample.Create(w, rows, cols, grouping, hessian is null ? o.SearchRows : 0, Mix(target.Seed ^ 0x5EA2C4UL));
         int count = AdaptiveThreshold.Search(c =>
         {
-            var mask = SaliencyFilter.Mask(ranking, c, rows, cols, o.Salient);
-            var fit = new BinaryFit(w, rows, cols, mask, grouping, columnWeights, o.ScaleMode, o.Offset);
+            var mask = search.Mask(ranking, c, o.Salient);
+            var fit = new BinaryFit(search.Weight, search.Rows, cols, mask, search.Grouping, columnWeights, o.ScaleMode, o.Offset);
             fit.Run(o.SearchIterations);
-            var scales = SalientScales(w, rows, cols, mask, columnWeights, o.SalientBits);
-            return Error(w, rows, cols, mask, fit, scales, columnWeights, o.SalientBits);
+            var scales = SalientScales(search.Weight, search.Rows, cols, mask, columnWeights, o.SalientBits);
+            return Error(search.Weight, search.Rows, cols, mask, fit, scales, columnWeights, o.SalientBits);
         }, cap, units, o.MaxSearchEvaluations);
 
         var finalMask = SaliencyFilter.Mask(ranking, count, rows, cols, o.Salient);

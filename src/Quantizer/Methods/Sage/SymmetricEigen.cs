@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace SagePtq.Quantizer.Methods.Sage;
 
 /// <summary>Eigenpairs of a symmetric matrix, eigenvalues ascending; <c>Vectors[k]</c> is the unit eigenvector of <c>Values[k]</c>.</summary>
@@ -15,8 +17,9 @@ public static class SymmetricEigen
     {
         if (n < 0 || matrix.Length != n * n) throw new ArgumentException($"expected {n}×{n} values, got {matrix.Length}", nameof(matrix));
         var a = matrix.ToArray();
-        var v = new double[n * n];
-        for (int i = 0; i < n; i++) v[i * n + i] = 1;
+        // Eigenvectors kept transposed (vt[p·n + k] = V[k, p]) so each rotation updates two contiguous rows.
+        var vt = new double[n * n];
+        for (int i = 0; i < n; i++) vt[i * n + i] = 1;
         for (int sweep = 0; sweep < 100; sweep++)
         {
             double off = 0, total = 0;
@@ -38,23 +41,13 @@ public static class SymmetricEigen
                         a[k * n + p] = c * akp - s * akq;
                         a[k * n + q] = s * akp + c * akq;
                     }
-                    for (int k = 0; k < n; k++)
-                    {
-                        double apk = a[p * n + k], aqk = a[q * n + k];
-                        a[p * n + k] = c * apk - s * aqk;
-                        a[q * n + k] = s * apk + c * aqk;
-                    }
-                    for (int k = 0; k < n; k++)
-                    {
-                        double vkp = v[k * n + p], vkq = v[k * n + q];
-                        v[k * n + p] = c * vkp - s * vkq;
-                        v[k * n + q] = s * vkp + c * vkq;
-                    }
+                    RotateRows(a.AsSpan(p * n, n), a.AsSpan(q * n, n), c, s);
+                    RotateRows(vt.AsSpan(p * n, n), vt.AsSpan(q * n, n), c, s);
                 }
         }
         var order = Enumerable.Range(0, n).OrderBy(i => a[i * n + i]).ThenBy(i => i).ToArray();
         var values = order.Select(i => a[i * n + i]).ToArray();
-        var vectors = order.Select(col => Enumerable.Range(0, n).Select(row => v[row * n + col]).ToArray()).ToArray();
+        var vectors = order.Select(col => vt.AsSpan(col * n, n).ToArray()).ToArray();
         return new EigenPairs(values, vectors);
     }
 
@@ -119,6 +112,30 @@ public static class SymmetricEigen
         return new EigenPairs(values, vectors);
     }
 
+    /// <summary>(x, y) ← (c·x − s·y, s·x + c·y), elementwise; SIMD with the scalar loop's exact roundings (no fused multiply-add).</summary>
+    private static void RotateRows(Span<double> x, Span<double> y, double c, double s)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vc = new Vector<double>(c);
+            var vs = new Vector<double>(s);
+            for (; i <= x.Length - Vector<double>.Count; i += Vector<double>.Count)
+            {
+                var vx = new Vector<double>(x[i..]);
+                var vy = new Vector<double>(y[i..]);
+                (vc * vx - vs * vy).CopyTo(x[i..]);
+                (vs * vx + vc * vy).CopyTo(y[i..]);
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            double xi = x[i], yi = y[i];
+            x[i] = c * xi - s * yi;
+            y[i] = s * xi + c * yi;
+        }
+    }
+
     private static double[] RandomVector(SeededRandom rng, int n)
     {
         var x = new double[n];
@@ -133,8 +150,21 @@ public static class SymmetricEigen
             foreach (var b in basis)
             {
                 double c = Dot(x, b);
-                for (int i = 0; i < x.Length; i++) x[i] -= c * b[i];
+                SubtractScaled(x, b, c);
             }
+    }
+
+    /// <summary>x ← x − c·b, elementwise; SIMD with the scalar loop's exact roundings (no fused multiply-add).</summary>
+    private static void SubtractScaled(Span<double> x, ReadOnlySpan<double> b, double c)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vc = new Vector<double>(c);
+            for (; i <= x.Length - Vector<double>.Count; i += Vector<double>.Count)
+                (new Vector<double>(x[i..]) - vc * new Vector<double>(b[i..])).CopyTo(x[i..]);
+        }
+        for (; i < x.Length; i++) x[i] -= c * b[i];
     }
 
     private static double Dot(double[] a, double[] b) =>
