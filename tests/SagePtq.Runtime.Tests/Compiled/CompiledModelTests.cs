@@ -103,6 +103,14 @@ public sealed class CompiledModelTests
                 Assert.Equal(Golden.ArgmaxPerPosition[^1], Array.IndexOf(logits, logits.Max()));
             }
 
+            if (!Runtime.Cuda.CudaAvailability.IsAvailable)
+            {
+                // Asking a generated class for the GPU where there is none says why; it does not quietly run the CPU.
+                var noGpu = Assert.Throws<Runtime.Cuda.Model.CudaUnavailableException>(() =>
+                    CompiledModel.Open(assembly, plan, forwards, new LanguageModelOptions { Backend = ModelBackend.Cuda }));
+                Assert.Contains("CUDA backend unavailable", noGpu.Message);
+            }
+
             var e = Assert.Throws<ModelFileException>(() => CompiledModel.Open(assembly, plan with { ManifestSha256 = new string('0', 64) }, forwards));
             Assert.Contains("rebuild the project", e.Message);
             Assert.Contains(PackFormat.ManifestFileName, e.Message);
