@@ -48,12 +48,14 @@ prepare)
   echo "ready: run 'bash tools/device-check.sh run' on the GPU machine with carry [\".device\"]"
   ;;
 run)
-  out=${OUT:-/tmp/device-check-out}
-  mkdir -p "$out"
   [ -f .device/dotnet-runtime.tar.xz ] || { echo "error: .device is missing: run 'bash tools/device-check.sh prepare' first and carry .device" >&2; exit 2; }
-  if [ ! -x /tmp/dotnet/dotnet ]; then mkdir -p /tmp/dotnet && tar -xJf .device/dotnet-runtime.tar.xz -C /tmp/dotnet; fi
-  export DOTNET_ROOT=/tmp/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 SAGEPTQ_CUDA_CACHE=/tmp/sageptq-cuda-cache
-  sageptq=(/tmp/dotnet/dotnet "$root/.device/app/SagePtq.Quantizer/sageptq.dll")
+  # One scratch folder per run for the .NET runtime, the kernel cache and the synthetic 7B pack.
+  scratch=$(mktemp -d -t sageptq-device.XXXXXX)
+  out=${OUT:-$scratch/out}
+  mkdir -p "$out" "$scratch/dotnet"
+  tar -xJf .device/dotnet-runtime.tar.xz -C "$scratch/dotnet"
+  export DOTNET_ROOT="$scratch/dotnet" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 SAGEPTQ_CUDA_CACHE="$scratch/cuda-cache"
+  sageptq=("$scratch/dotnet/dotnet" "$root/.device/app/SagePtq.Quantizer/sageptq.dll")
   status=0
   step() { # step NAME SECONDS COMMAND...: runs with a timeout, logs to $out/NAME.log, remembers the first failure
     local name=$1 limit=$2; shift 2
@@ -67,8 +69,8 @@ run)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
   step cuda-check 200 "${sageptq[@]}" cuda-check --pack .device/packs/sagelm-7m-fp16 --pack .device/packs/sagelm-7m-sage --pack .device/packs/sagelm-7m-rtn4 \
     --text tests/Shared/Fixtures/test-excerpt.txt --max-windows 2 --seq 256
-  step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --out /tmp/llama2-7b-sage
-  step bench-llama2-7b 130 "${sageptq[@]}" bench --backend cuda --pack /tmp/llama2-7b-sage --prompt 16 --tokens 128 --repeat 3 --json
+  step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --out "$scratch/llama2-7b-sage"
+  step bench-llama2-7b 130 "${sageptq[@]}" bench --backend cuda --pack "$scratch/llama2-7b-sage" --prompt 16 --tokens 128 --repeat 3 --json
   echo "device-check: exit $status (logs in $out)"
   exit $status
   ;;
