@@ -30,11 +30,12 @@ internal static class BenchCommand
         var noReference = new Option<bool>("--no-reference") { Description = "Skip the FP32 reference forward pass." };
         var bandwidthMib = new Option<int>("--bandwidth-mib") { Description = "Buffer of the streaming-read measurement, MiB (far above the caches).", DefaultValueFactory = _ => 1024 }.WithRange(64, 1 << 16);
         var fp16Pack = new Option<string?>("--fp16-pack") { Description = "cuda: an FP16 pack of the same shape to decode beside it (default: the pack's own decoder linears as FP16 stand-ins)." };
+        var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, prepare, LM head, pool loop) instead of the usual figures." };
         var json = CliOptions.Json();
 
         var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels (beside the FP32 reference and the machine's streaming-read bandwidth), or on CUDA (beside an FP16 decode of the same shape; exit 3 without a GPU).")
         {
-            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, fp16Pack, json,
+            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, fp16Pack, profile, json,
         };
         command.SetAction(parse =>
         {
@@ -53,6 +54,13 @@ internal static class BenchCommand
             if (fill + tokens > model.ContextLength)
                 throw new UsageException($"--context {context} plus --tokens {tokens} is longer than the model's {model.ContextLength} positions.");
             var ids = DecodeTimer.Prompt(prompt, config.VocabSize, config.BosTokenId);
+            if (parse.GetValue(profile))
+            {
+                DecodeTimer.Prefill(model, ids);
+                DecodeTimer.Decode(model, prompt, tokens, ids[^1]);
+                KernelProfile.Run(model, prompt, reps, context.Output);
+                return SagePtqCli.Success;
+            }
             long packBytes = new FileInfo(Path.Combine(dir, PackFormat.PackFileName)).Length;
 
             // Long context first, before the reference weights and the bandwidth buffer take memory of their own.

@@ -194,6 +194,12 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// <summary>The instruction set this instance runs.</summary>
     internal SignDotPath KernelPath => _path;
 
+    /// <summary>The sign planes in the mapping, <see cref="SignRowBytes"/> a row (profiling).</summary>
+    internal byte* Signs => _signs;
+
+    /// <summary>Bytes of one row's sign planes.</summary>
+    internal int SignRowBytes => _stride;
+
     /// <inheritdoc />
     public override void Prepare(ReadOnlySpan<float> input, int tokens)
     {

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using SagePtq.Runtime.Cpu;
+
+namespace SagePtq.Quantizer.Bench;
+
+/// <summary>
+/// <c>sageptq bench --profile</c>: where a decode token's time goes on the CPU backend. Times each part of a
+/// token on its own, side by side in one run: the sign kernel alone in L1 and in L2 (one thread), every
+/// linear shape of the pack in cache and streamed from memory (each part of every layer in turn, the way a
+/// token reads them), the products' <c>Prepare</c> step, the LM head, a worker-pool loop with no work, and
+/// a whole decode token. Every figure is the median of its repetitions.
+/// </summary>
+internal static unsafe partial class KernelProfile
+{
+    /// <summary>Writes the profile of <paramref name="model"/> (decoding at position <paramref name="position"/>) to <paramref name="o"/>.</summary>
+    public static void Run(CpuModel model, int position, int repeat, TextWriter o)
+    {
+        var pool = new WorkerPool(model.Threads);
+        try
+        {
+            o.WriteLine($"profile: {model.Threads} threads, sign path {SignDotPaths.Best}, median of {repeat}");
+            SignKernel(o, repeat);
+            if (Environment.GetEnvironmentVariable("SAGEPTQ_PROFILE_SWEEP") == "1")
+            {
+                StreamSweep(model, pool, o, repeat, 4);
+                StreamSweep(model, pool, o, repeat, 6);
+            }
+            Linears(model, pool, o, repeat);
+            var empty = new NoWork();
+            double barrier = Median(repeat * 100, () => pool.For(model.Threads * 4, 1, empty));
+            o.WriteLine($"  empty pool loop             {barrier * 1e6,9:F2} µs");
+            double token = Median(repeat, () => model.Forward(model.Config.BosTokenId, position));
+            o.WriteLine($"  decode token                {token * 1e3,9:F2} ms  ({1 / token:F2} tok/s, {model.WeightBytesPerToken / token / 1e9:F2} GB/s of weights)");
+        }
+        finally
+        {
+            pool.Dispose();
+        }
+    }
+
+    /// <summary>Dot4 alone, one thread: 4 rows of 16 blocks (2 KB, in L1), and 4 tiles of 4 rows × 448 blocks (224 KB, in L2).</summary>
+    private static void SignKernel(TextWriter o, int repeat)
+    {
+        foreach (int blocks in new[] { 16, 448 })
+        {
+            int rowBytes = blocks * SignDot.BlockBytes;
+            int tiles = blocks == 16 ? 1 : 4;
+            byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)(tiles * 4 * rowBytes), 64);
+            sbyte* q = (sbyte*)NativeMemory.AlignedAlloc((nuint)(blocks * SignDot.BlockWeights), 64);
+            float* d = (float*)NativeMemory.AlignedAlloc((nuint)(blocks * 4), 64);
+            float* result = (float*)NativeMemory.AlignedAlloc(16, 64);
+            var random = new Random(1);
+            for (int i = 0; i < tiles * 4 * rowBytes; i++) signs[i] = (byte)random.Next();
+            for (int i = 0; i < blocks * SignDot.BlockWeights; i++) q[i] = (sbyte)random.Next(-127, 128);
+            for (int i = 0; i < blocks; i++) d[i] = 0.01f;
+            int calls = Math.Max(1, 4096 / blocks);
+            var path = SignDotPaths.Best;
+            double seconds = Median(repeat * 10, () =>
+            {
+                for (int c = 0; c < calls; c++)
+                {
+                    byte* s = signs + (c % tiles) * 4 * rowBytes;
+                    SignDot.Dot4(path, s, s + rowBytes, s + 2 * rowBytes, s + 3 * rowBytes, q, d, blocks, result);
+                }
+            });
+            double bytes = (double)calls * 4 * rowBytes;
+            o.WriteLine($"  sign kernel, {tiles * 4 * rowBytes / 1024,4} KB of signs, 1 thread  {bytes / seconds / 1e9,6:F2} GB/s of signs ({seconds * 2.45e9 / (bytes * 8 / 32):F2} cycles per 32 weights·row at 2.45 GHz)");
+            NativeMemory.AlignedFree(signs);
+            NativeMemory.AlignedFree(q);
+            NativeMemory.AlignedFree(d);
+            NativeMemory.AlignedFree(result);
+        }
+    }
+
+    /// <summary>Every decoder part: Prepare alone; Multiply on one layer (cache) and across all layers (memory).</summary>
+    private static void Linears(CpuModel model, WorkerPool pool, TextWriter o, int repeat)
+    {
+        var all = model.Linears;
+        int layers = model.Config.NumLayers;
+        // CpuModel opens the embedding, the LM head, then seven linears per layer.
+        var lmHead = all[1];
+        string[] parts = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+        var product = new Product();
+        double totalStream = 0;
+        for (int p = 0; p < parts.Length; p++)
+        {
+            var perLayer = Enumerable.Range(0, layers).Select(l => all[2 + 7 * l + p]).ToArray();
+            var first = perLayer[0];
+            var input = new float[first.Cols];
+            for (int i = 0; i < input.Length; i++) input[i] = (float)Math.Sin(i * 0.37 + p);
+            var output = new float[first.Rows];
+            double prepare = Median(repeat * 10, () => first.Prepare(input, 1));
+            foreach (var l in perLayer) l.Prepare(input, 1);
+            double hotOne = Median(repeat * 5, () => first.Multiply(output, 0, first.Rows));
+            double hot = Median(repeat * 5, () => product.Run(pool, first, output));
+            double streamOne = PerLayer(perLayer, repeat, l => l.Multiply(output, 0, l.Rows));
+            double stream = PerLayer(perLayer, repeat, l => product.Run(pool, l, output));
+            totalStream += (stream + prepare) * layers;
+            double bytes = first.WeightBytes;
+            o.WriteLine($"  {parts[p],-9} {first.Rows,5}x{first.Cols,-5} {first.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply 1 thread in cache {hotOne * 1e6,7:F1} µs ({bytes / hotOne / 1e9,5:F2} GB/s), pool in cache {hot * 1e6,7:F1} µs ({bytes / hot / 1e9,5:F2} GB/s), 1 thread from memory {streamOne * 1e6,7:F1} µs ({bytes / streamOne / 1e9,5:F2} GB/s), pool from memory {stream * 1e6,7:F1} µs ({bytes / stream / 1e9,5:F2} GB/s)");
+        }
+        {
+            var input = new float[lmHead.Cols];
+            for (int i = 0; i < input.Length; i++) input[i] = (float)Math.Cos(i * 0.11);
+            var output = new float[lmHead.Rows];
+            double prepare = Median(repeat * 10, () => lmHead.Prepare(input, 1));
+            double head = Median(repeat, () => product.Run(pool, lmHead, output));
+            totalStream += prepare + head;
+            o.WriteLine($"  lm_head   {lmHead.Rows,5}x{lmHead.Cols,-5} {lmHead.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply pool {head * 1e6,7:F1} µs ({lmHead.WeightBytes / head / 1e9,5:F2} GB/s)");
+        }
+        o.WriteLine($"  all linears of a token, from memory (sum of the above) {totalStream * 1e3,7:F2} ms");
+    }
+
+    /// <summary>
+    /// Each layer's product timed on its own, the median over layers and repetitions: on a shared machine a
+    /// whole sweep's time would mostly measure when the scheduler took the core away.
+    /// </summary>
+    private static double PerLayer<T>(T[] items, int repeat, Action<T> run)
+    {
+        var times = new List<double>();
+        for (int r = 0; r < repeat; r++)
+            foreach (var item in items)
+            {
+                long start = Stopwatch.GetTimestamp();
+                run(item);
+                times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static double Median(int count, Action action)
+    {
+        action();
+        var times = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            action();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[count / 2];
+    }
+
+    private sealed class NoWork : IRangeWork
+    {
+        public void Run(int start, int end)
+        {
+        }
+    }
+
+    /// <summary>One prepared linear's Multiply over all rows on the pool.</summary>
+    private sealed class Product : IRangeWork
+    {
+        private CpuLinear? _linear;
+        private float[] _output = [];
+
+        public void Run(WorkerPool pool, CpuLinear linear, float[] output)
+        {
+            (_linear, _output) = (linear, output);
+            pool.For(linear.Rows, linear.RowGranularity, this);
+        }
+
+        public void Run(int start, int end) => _linear!.Multiply(_output, start, end);
+    }
+}
