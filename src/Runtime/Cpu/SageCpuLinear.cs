@@ -67,6 +67,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly float[] _d;
     private readonly float[] _blockSumTotal;
     private readonly float[] _salientInput;
+    private readonly int _salientStride;
     private readonly float[] _salientOffsetSum;
     private readonly float[] _unsalientSum;
     private readonly float[] _scratch;
@@ -149,7 +150,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _q = (sbyte*)NativeMemory.AlignedAlloc((nuint)maxTokens * (nuint)_blocks * Block, 64);
         _d = GC.AllocateUninitializedArray<float>(maxTokens * _blocks, pinned: true);
         _blockSumTotal = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
-        _salientInput = GC.AllocateUninitializedArray<float>(maxTokens * salientCount, pinned: true);
+        // Zero-padded per token to a multiple of 8 (SalientCodes.Dot4Padded / Dot4Nibbles): the pads stay zero.
+        _salientStride = SalientCodes.PaddedCount(salientCount);
+        _salientInput = GC.AllocateArray<float>(maxTokens * _salientStride, pinned: true);
         _salientOffsetSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _unsalientSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _scratch = GC.AllocateUninitializedArray<float>(cols, pinned: true);
@@ -218,7 +221,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             float salientSum = 0;
             if (salient > 0)
             {
-                var gathered = _salientInput.AsSpan(t * salient, salient);
+                var gathered = _salientInput.AsSpan(t * _salientStride, salient);
                 for (int r = 0; r < salient; r++)
                 {
                     float value = x[_salientColumns[r]];
@@ -330,24 +333,39 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                         if (_rowOffset is not null)
                             for (int k = 0; k < n; k++) y[k] += _rowOffset[r0 + k] * _unsalientSum[t];
                     }
-                    if (salient > 0)
-                    {
-                        // The tile's rows are consecutive in the code stream: expand them in one call.
-                        byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
-                        for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
-                        for (int t = 0; t < tokens; t++)
-                        {
-                            SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], salientInput + (nint)t * salient, salient, salientDot);
-                            float* y = outBase + (nint)t * rows + r0;
-                            for (int k = 0; k < n; k++) y[k] += _salientScale![r0 + k] * (salientDot[k] - _salientOffsetSum[t]);
-                        }
-                    }
+                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput);
                 }
             }
         }
         finally
         {
             if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// Adds the salient part of rows r0 .. r0 + n − 1 (one tile) for every prepared token. 4-bit codes of an even
+    /// count start every row on a byte and are taken apart in registers; other widths are expanded to one byte
+    /// each first (the tile's rows are consecutive in the code stream: one call).
+    /// </summary>
+    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput)
+    {
+        int salient = _salientColumns.Length, rows = Rows;
+        bool nibbles = _salientBits == 4 && salient % 2 == 0;
+        if (!nibbles)
+        {
+            byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
+            for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
+        }
+        for (int t = 0; t < tokens; t++)
+        {
+            float* x = salientInput + (nint)t * _salientStride;
+            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot);
+            else if (_salientBits == 8) SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
+            else SalientCodes.Dot4Padded(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
+            float* y = outBase + (nint)t * rows + r0;
+            float offset = _salientOffsetSum[t];
+            for (int k = 0; k < n; k++) y[k] += _salientScale![r0 + k] * (salientDot[k] - offset);
         }
     }
 

@@ -116,6 +116,111 @@ internal static unsafe class SalientCodes
         (result[0], result[1], result[2], result[3]) = (s0, s1, s2, s3);
     }
 
+    /// <summary>Inputs are padded with zeros to a multiple of this for <see cref="Dot4Padded"/> and <see cref="Dot4Nibbles"/>.</summary>
+    public const int InputPadding = 8;
+
+    /// <summary>The gathered inputs' stride for <paramref name="count"/> salient columns: rounded up to <see cref="InputPadding"/>.</summary>
+    public static int PaddedCount(int count) => (count + InputPadding - 1) / InputPadding * InputPadding;
+
+    /// <summary>
+    /// As <see cref="Dot4"/>, eight codes a step with no scalar tail: <paramref name="x"/> must hold zeros from
+    /// <paramref name="count"/> up to <see cref="PaddedCount"/>, and each code row must be readable that far
+    /// (an <see cref="Expand"/> buffer is; whatever it holds there meets a zero input).
+    /// </summary>
+    public static void Dot4Padded(byte* c0, byte* c1, byte* c2, byte* c3, float* x, int count, float* result)
+    {
+        if (!Fma.IsSupported)
+        {
+            Dot4(c0, c1, c2, c3, x, count, result);
+            return;
+        }
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int r = 0; r < count; r += 8)
+        {
+            var v = Avx.LoadVector256(x + r);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c0 + r)), v, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c1 + r)), v, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c2 + r)), v, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c3 + r)), v, a3);
+        }
+        Sum4(a0, a1, a2, a3, result);
+    }
+
+    /// <summary>
+    /// Σ_r code_k[r] · x[r] for up to four rows of 4-bit codes that start on a byte, <paramref name="rowBytes"/>
+    /// (= <paramref name="count"/> / 2) apart from <paramref name="row0"/> (<paramref name="rows"/> &lt; 4 repeats the
+    /// last row), the nibbles taken apart in registers instead of through an <see cref="Expand"/> buffer:
+    /// one 4-byte broadcast, a variable shift and a mask give eight codes as int32 lanes. Reads no byte past a
+    /// row's own codes; <paramref name="x"/> must be zero-padded as for <see cref="Dot4Padded"/>.
+    /// </summary>
+    public static void Dot4Nibbles(byte* row0, int rowBytes, int rows, float* x, int count, float* result)
+    {
+        byte* p0 = row0;
+        byte* p1 = rows > 1 ? p0 + rowBytes : p0;
+        byte* p2 = rows > 2 ? p1 + rowBytes : p1;
+        byte* p3 = rows > 3 ? p2 + rowBytes : p2;
+        if (!Fma.IsSupported)
+        {
+            // No AVX2: the scalar definition.
+            for (int k = 0; k < 4; k++)
+            {
+                byte* p = k switch { 0 => p0, 1 => p1, 2 => p2, _ => p3 };
+                float sum = 0;
+                for (int r = 0; r < count; r++) sum += (p[r >> 1] >> 4 * (r & 1) & 15) * x[r];
+                result[k] = sum;
+            }
+            return;
+        }
+        var shifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
+        var mask = Vector256.Create(15u);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int full = count & ~7, r8 = 0;
+        for (; r8 < full; r8 += 8)
+        {
+            var v = Avx.LoadVector256(x + r8);
+            int at = r8 >> 1;
+            a0 = Fma.MultiplyAdd(Nibbles8((uint*)(p0 + at), shifts, mask), v, a0);
+            a1 = Fma.MultiplyAdd(Nibbles8((uint*)(p1 + at), shifts, mask), v, a1);
+            a2 = Fma.MultiplyAdd(Nibbles8((uint*)(p2 + at), shifts, mask), v, a2);
+            a3 = Fma.MultiplyAdd(Nibbles8((uint*)(p3 + at), shifts, mask), v, a3);
+        }
+        if (full < count)
+        {
+            // The last 2, 4 or 6 codes: only the row's own bytes are read; the zero inputs beyond count cancel the rest.
+            int at = full >> 1, bytes = (count - full + 1) >> 1;
+            var v = Avx.LoadVector256(x + full);
+            a0 = Fma.MultiplyAdd(Nibbles8(Partial(p0 + at, bytes), shifts, mask), v, a0);
+            a1 = Fma.MultiplyAdd(Nibbles8(Partial(p1 + at, bytes), shifts, mask), v, a1);
+            a2 = Fma.MultiplyAdd(Nibbles8(Partial(p2 + at, bytes), shifts, mask), v, a2);
+            a3 = Fma.MultiplyAdd(Nibbles8(Partial(p3 + at, bytes), shifts, mask), v, a3);
+        }
+        Sum4(a0, a1, a2, a3, result);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Nibbles8(uint* word, Vector256<uint> shifts, Vector256<uint> mask) =>
+        Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Avx2.BroadcastScalarToVector256(word), shifts) & mask).AsInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Nibbles8(uint word, Vector256<uint> shifts, Vector256<uint> mask) =>
+        Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Vector256.Create(word), shifts) & mask).AsInt32());
+
+    /// <summary>The first <paramref name="bytes"/> (&lt; 4) bytes at <paramref name="p"/> as a little-endian word, zeros above.</summary>
+    private static uint Partial(byte* p, int bytes)
+    {
+        uint word = 0;
+        for (int i = 0; i < bytes; i++) word |= (uint)p[i] << 8 * i;
+        return word;
+    }
+
+    /// <summary>The four vectors' lane sums into result[0..3], with three horizontal adds instead of four full reductions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Sum4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3, float* result)
+    {
+        var s = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        Sse.Store(result, Sse.Add(s.GetLower(), s.GetUpper()));
+    }
+
     /// <summary>Σ codes[r] · x[r] over <paramref name="count"/> entries.</summary>
     public static float Dot(byte* codes, float* x, int count)
     {

@@ -34,6 +34,13 @@ public sealed class SageTestPack : IDisposable
         new("r17-c768", 17, 768, 4, 1, 9, 2, Offsets: true),
         new("r3-c1408", 3, 1408, 1, 0, 3, 2),
         new("r64-c1408-all", 64, 1408, 4, 1, 20, 8, Offsets: true, Rotated: true, ZeroSalientRows: true),
+        // 4-bit codes of an even count: the in-register nibble path (with a 6-code tail, with none, with 2).
+        new("r17-c600-nibbles-tail", 17, 600, 2, 1, 14, 4, ZeroSalientRows: true),
+        new("r6-c512-nibbles", 6, 512, 1, 1, 16, 4, Offsets: true, Rotated: true),
+        new("r5-c1100-nibbles", 5, 1100, 3, 0, 26, 4),
+        // Other widths through the zero-padded expanded path (odd count, count below 8).
+        new("r7-c400-padded", 7, 400, 2, 1, 11, 5, ZeroSalientRows: true),
+        new("r2-c64-padded-short", 2, 64, 1, 0, 2, 6),
     ];
 
     private readonly TempDir _directory;

@@ -58,4 +58,53 @@ public sealed unsafe class SalientCodesTests
             }
         }
     }
+
+    [Fact]
+    public void NibblesAndPaddedDotsMatchADoubleSumForEveryRowCountAndTail()
+    {
+        var random = new Random(5);
+        foreach (int count in new[] { 2, 4, 6, 8, 10, 14, 16, 22, 92, 100 })
+            for (int rows = 1; rows <= 4; rows++)
+            {
+                int rowBytes = count / 2, padded = SalientCodes.PaddedCount(count);
+                // Exactly the rows' bytes, so a read past them would see another allocation's (or fail under a checker).
+                var stream = new byte[rows * rowBytes];
+                random.NextBytes(stream);
+                var x = new float[padded];
+                for (int r = 0; r < count; r++) x[r] = (float)(random.NextDouble() - 0.5);
+                var expanded = new byte[4 * (count + SalientCodes.BufferSlack)];
+                var nibbles = new float[4];
+                var paddedResult = new float[4];
+                fixed (byte* s = stream, e = expanded)
+                fixed (float* px = x, pn = nibbles, pp = paddedResult)
+                {
+                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pn);
+                    byte* codes = SalientCodes.Expand(s, stream.Length, 0, rows * count, 4, e);
+                    byte* Row(int k) => codes + Math.Min(k, rows - 1) * count;
+                    SalientCodes.Dot4Padded(Row(0), Row(1), Row(2), Row(3), px, count, pp);
+                    for (int k = 0; k < 4; k++)
+                    {
+                        int row = Math.Min(k, rows - 1);
+                        double expected = 0, magnitude = 0;
+                        for (int r = 0; r < count; r++)
+                        {
+                            int code = stream[row * rowBytes + r / 2] >> 4 * (r & 1) & 15;
+                            expected += code * (double)x[r];
+                            magnitude += Math.Abs(code * (double)x[r]);
+                        }
+                        Assert.True(Math.Abs(nibbles[k] - expected) <= 1e-6 * magnitude + 1e-30, $"nibbles count {count} rows {rows} k {k}: {nibbles[k]} vs {expected}");
+                        Assert.True(Math.Abs(paddedResult[k] - expected) <= 1e-6 * magnitude + 1e-30, $"padded count {count} rows {rows} k {k}: {paddedResult[k]} vs {expected}");
+                    }
+                }
+            }
+    }
+
+    [Fact]
+    public void PaddedCountRoundsUpToEight()
+    {
+        Assert.Equal(0, SalientCodes.PaddedCount(0));
+        Assert.Equal(8, SalientCodes.PaddedCount(1));
+        Assert.Equal(8, SalientCodes.PaddedCount(8));
+        Assert.Equal(96, SalientCodes.PaddedCount(92));
+    }
 }
