@@ -261,11 +261,13 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     }
 
     /// <summary>
-    /// How many 4-row tiles ahead the sign rows are prefetched. The hardware prefetcher alone left a LLaMA-2-7B
-    /// shaped pack (1 GB, far beyond the caches) at 2.8 GB/s on one thread; two tiles ahead gave 4.2–5 GB/s
-    /// (1, 3, 4 and 8 measured less; docs/runtime.md).
+    /// How far ahead of the current 4-row tile the sign rows are prefetched: two tiles for narrow rows, one and
+    /// a half for tiles above 2 KB. The hardware prefetcher alone left a LLaMA-2-7B shaped pack (1 GB, far beyond
+    /// the caches) at 2.8 GB/s on one thread; two tiles ahead gave 4.2–5 GB/s (1, 3, 4 and 8 measured less). At
+    /// 11,008 columns (5.5 KB tiles) two tiles (11 KB) were 7 % slower than 8 KB, while at 4,096 columns (2 KB
+    /// tiles) 8 KB was 5 % slower than 4 KB (`sageptq bench --profile`, docs/runtime.md).
     /// </summary>
-    private const int PrefetchTiles = 2;
+    private static nint PrefetchDistance(int rowBytes) => 4 * rowBytes <= 2048 ? 8 * rowBytes : (6 * rowBytes + 63) & ~63;
 
     /// <inheritdoc />
     public override void Multiply(Span<float> output, int rowStart, int rowEnd)
@@ -288,6 +290,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         float* dot = stackalloc float[4];
         float* tail = stackalloc float[4];
         int blocksPerToken = _blocks;
+        nint prefetchAhead = PrefetchDistance(_stride);
+        // The last tile start whose prefetch stays inside the range's rows.
+        byte* lastPrefetched = _signs + (nint)rowEnd * _stride - 4 * (nint)_stride - prefetchAhead;
         nint tailSignOffset = (nint)_fullBlocks * SignDot.BlockBytes;
         try
         {
@@ -304,9 +309,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                     byte* s1 = n > 1 ? s0 + _stride : s0;
                     byte* s2 = n > 2 ? s1 + _stride : s1;
                     byte* s3 = n > 3 ? s2 + _stride : s2;
-                    if (Sse.IsSupported && r0 + 4 * PrefetchTiles + 4 <= rowEnd)
+                    if (Sse.IsSupported && s0 <= lastPrefetched)
                     {
-                        byte* ahead = s0 + (nint)4 * PrefetchTiles * _stride;
+                        byte* ahead = s0 + prefetchAhead;
                         for (nint line = 0; line < 4 * _stride; line += 64) Sse.Prefetch0(ahead + line);
                     }
                     if (_tailWeights > 0)
