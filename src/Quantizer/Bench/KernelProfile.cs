@@ -27,10 +27,15 @@ internal static unsafe partial class KernelProfile
                 StreamSweep(model, pool, o, repeat, 6);
             }
             Linears(model, pool, o, repeat);
+            Elementwise(model, o, repeat);
             var empty = new NoWork();
             double barrier = Median(repeat * 100, () => pool.For(model.Threads * 4, 1, empty));
             o.WriteLine($"  empty pool loop             {barrier * 1e6,9:F2} µs");
             double token = Median(repeat, () => model.Forward(model.Config.BosTokenId, position));
+            long allocated = GC.GetAllocatedBytesForCurrentThread();
+            model.Forward(model.Config.BosTokenId, position);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+            o.WriteLine($"  managed bytes allocated by a decode token (calling thread) {allocated,9:N0}");
             o.WriteLine($"  decode token                {token * 1e3,9:F2} ms  ({1 / token:F2} tok/s, {model.WeightBytesPerToken / token / 1e9:F2} GB/s of weights)");
         }
         finally
@@ -116,6 +121,26 @@ internal static unsafe partial class KernelProfile
             o.WriteLine($"  lm_head   {lmHead.Rows,5}x{lmHead.Cols,-5} {lmHead.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply pool {head * 1e6,7:F1} µs ({lmHead.WeightBytes / head / 1e9,5:F2} GB/s)");
         }
         o.WriteLine($"  all linears of a token, from memory (sum of the above) {totalStream * 1e3,7:F2} ms");
+    }
+
+    /// <summary>The single-threaded element-wise steps of a layer, one token: the two RMSNorms and SwiGLU.</summary>
+    private static void Elementwise(CpuModel model, TextWriter o, int repeat)
+    {
+        var c = model.Config;
+        var x = new float[c.HiddenSize];
+        var weight = new float[c.HiddenSize];
+        var y = new float[c.HiddenSize];
+        var gate = new float[c.IntermediateSize];
+        var up = new float[c.IntermediateSize];
+        for (int i = 0; i < x.Length; i++) (x[i], weight[i]) = ((float)Math.Sin(i), 1 + 0.001f * i);
+        for (int i = 0; i < gate.Length; i++) (gate[i], up[i]) = ((float)Math.Cos(i), (float)Math.Sin(0.5 * i));
+        double norm = Median(repeat * 20, () => SagePtq.Runtime.Reference.FastOps.RmsNorm(x, weight, c.RmsNormEps, y));
+        double swiglu = Median(repeat * 20, () =>
+        {
+            Array.Copy(up, gate, gate.Length);
+            SagePtq.Runtime.Reference.FastOps.SwiGlu(gate, up);
+        });
+        o.WriteLine($"  rmsnorm {c.HiddenSize} {norm * 1e6,7:F2} µs, swiglu {c.IntermediateSize} (with a copy) {swiglu * 1e6,7:F2} µs: a token's {2 * c.NumLayers + 1} norms and {c.NumLayers} swiglus {((2 * c.NumLayers + 1) * norm + c.NumLayers * swiglu) * 1e3:F2} ms");
     }
 
     /// <summary>

@@ -14,7 +14,8 @@ public interface IRangeWork
 /// product: here the workers stay alive, spin briefly on a generation counter between loops, and only
 /// block on an event after <see cref="SpinMicroseconds"/> without work (so an idle model burns no CPU).
 /// The calling thread takes part in every loop. Items are handed out in chunks from a shared counter, so
-/// a thread slowed by another process on a shared machine does not hold the loop back.
+/// a thread slowed by another process on a shared machine does not hold the loop back, and a worker joins a
+/// loop only while chunks are left: one the OS has not scheduled since the loop began is not waited for.
 /// One loop at a time: <see cref="For"/> is not reentrant and not thread-safe.
 /// </summary>
 public sealed class WorkerPool : IDisposable
@@ -25,8 +26,17 @@ public sealed class WorkerPool : IDisposable
     private readonly Worker[] _workers;
     private readonly long _spinTicks = Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
     private IRangeWork? _work;
-    private int _count, _chunk, _nextChunk, _running;
+    private int _count, _chunk, _nextChunk;
     private int _generation;
+
+    // The current loop's admission word: bits 0–31 the workers inside it, bit 32 set once the caller has run
+    // out of chunks (no one may join after), bits 33– the loop's generation (so a worker woken for an older
+    // loop cannot join this one by mistake).
+    private long _state;
+    private const long InsideMask = 0xFFFF_FFFFL;
+    private const long Closed = 1L << 32;
+    private const int GenerationShift = 33;
+    private const int GenerationMask = 0x3FFF_FFFF;
     private volatile bool _disposed;
     private Exception? _failure;
 
@@ -65,12 +75,16 @@ public sealed class WorkerPool : IDisposable
         _chunk = chunkUnits * granularity;
         _nextChunk = 0;
         _failure = null;
-        Volatile.Write(ref _running, _workers.Length);
-        Interlocked.Increment(ref _generation); // a full fence: publishes the loop before any wake-up check
+        int generation = _generation + 1; // only the calling thread writes _generation
+        Volatile.Write(ref _state, (long)(generation & GenerationMask) << GenerationShift);
+        Interlocked.Exchange(ref _generation, generation); // a full fence: publishes the loop before any wake-up check
         foreach (var worker in _workers) worker.WakeIfSleeping();
         RunChunks();
+        // Every chunk is taken: close the loop to latecomers and wait only for the workers inside it. A worker
+        // the OS has not run since the loop began (a shared machine) costs nothing, instead of a time slice.
+        Interlocked.Or(ref _state, Closed);
         var spinner = new SpinWait();
-        while (Volatile.Read(ref _running) != 0) spinner.SpinOnce(sleep1Threshold: -1);
+        while ((Volatile.Read(ref _state) & InsideMask) != 0) spinner.SpinOnce(sleep1Threshold: -1);
         _work = null;
         if (_failure is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
     }
@@ -134,8 +148,21 @@ public sealed class WorkerPool : IDisposable
             {
                 seen = WaitForGeneration(seen);
                 if (_pool._disposed) return;
+                if (!TryJoin(seen)) continue; // that loop is over (or closed): wait for the next one
                 _pool.RunChunks();
-                Interlocked.Decrement(ref _pool._running);
+                Interlocked.Decrement(ref _pool._state);
+            }
+        }
+
+        /// <summary>Enters loop <paramref name="generation"/> if it is still the current one and still open.</summary>
+        private bool TryJoin(int generation)
+        {
+            long expected = (long)(generation & GenerationMask) << GenerationShift;
+            while (true)
+            {
+                long state = Volatile.Read(ref _pool._state);
+                if ((state & ~InsideMask) != expected) return false; // another generation, or closed
+                if (Interlocked.CompareExchange(ref _pool._state, state + 1, state) == state) return true;
             }
         }
 

@@ -35,6 +35,43 @@ public sealed class WorkerPoolTests
         }
     }
 
+    /// <summary>Counts its items and records any call made while its loop is not running.</summary>
+    private sealed class GuardedWork(int count) : IRangeWork
+    {
+        public int[] Hits { get; } = new int[count];
+        public volatile bool Running;
+        public int CallsOutsideTheLoop;
+
+        public void Run(int start, int end)
+        {
+            if (!Running) Interlocked.Increment(ref CallsOutsideTheLoop);
+            for (int i = start; i < end; i++)
+            {
+                Thread.SpinWait(100); // a chunk takes long enough for the caller to run out of chunks while a worker is inside one
+                Interlocked.Increment(ref Hits[i]);
+            }
+        }
+    }
+
+    [Fact]
+    public void Back_to_back_loops_never_run_work_outside_its_loop_even_with_late_workers()
+    {
+        // More threads than this machine's cores: workers are often not running when a loop starts, so many
+        // loops finish without them and they arrive for a loop that is over, or for the next one.
+        using var pool = new WorkerPool(6);
+        var works = new[] { new GuardedWork(37), new GuardedWork(37) };
+        for (int loop = 0; loop < 3000; loop++)
+        {
+            var work = works[loop & 1];
+            Array.Clear(work.Hits);
+            work.Running = true;
+            pool.For(work.Hits.Length, 1, work);
+            work.Running = false;
+            Assert.All(work.Hits, h => Assert.Equal(1, h));
+        }
+        Assert.Equal(0, works[0].CallsOutsideTheLoop + works[1].CallsOutsideTheLoop);
+    }
+
     [Fact]
     public void Sleeping_workers_wake_up_for_the_next_loop()
     {
