@@ -111,12 +111,13 @@ internal static unsafe partial class KernelProfile
             var output = new float[lmHead.Rows];
             double prepare = Median(repeat * 10, () => lmHead.Prepare(input, 1));
             double head = Median(repeat, () => product.Run(pool, lmHead, output));
-            // One thread, 1,000-row slices timed one by one (median): robust on a shared machine.
-            var slices = Enumerable.Range(0, lmHead.Rows / 1000).ToArray();
-            double slice = PerLayer(slices, repeat, i => lmHead.Multiply(output, i * 1000, i * 1000 + 1000));
-            double hotSlice = Median(repeat * 5, () => lmHead.Multiply(output, 0, 1000));
-            double sliceBytes = lmHead.WeightBytes * 1000.0 / lmHead.Rows;
-            o.WriteLine($"  lm_head 1 thread, 1,000-row slices: in cache {sliceBytes / hotSlice / 1e9,5:F2} GB/s, from memory {sliceBytes / slice / 1e9,5:F2} GB/s");
+            // One thread, slices of up to 1,000 rows timed one by one (median): robust on a shared machine.
+            int sliceRows = Math.Min(1000, lmHead.Rows);
+            var slices = Enumerable.Range(0, lmHead.Rows / sliceRows).ToArray();
+            double slice = PerLayer(slices, repeat, i => lmHead.Multiply(output, i * sliceRows, i * sliceRows + sliceRows));
+            double hotSlice = Median(repeat * 5, () => lmHead.Multiply(output, 0, sliceRows));
+            double sliceBytes = (double)lmHead.WeightBytes * sliceRows / lmHead.Rows;
+            o.WriteLine($"  lm_head 1 thread, {sliceRows}-row slices: in cache {sliceBytes / hotSlice / 1e9,5:F2} GB/s, from memory {sliceBytes / slice / 1e9,5:F2} GB/s");
             totalStream += prepare + head;
             o.WriteLine($"  lm_head   {lmHead.Rows,5}x{lmHead.Cols,-5} {lmHead.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply pool {head * 1e6,7:F1} µs ({lmHead.WeightBytes / head / 1e9,5:F2} GB/s)");
         }

@@ -24,6 +24,15 @@ public sealed class BenchCommandTests(Fp16SageLm7mPack fp16) : IClassFixture<Fp1
     }
 
     [Fact]
+    public void Profile_times_every_part_of_a_decode_token()
+    {
+        var r = CliRunner.Run("bench", "--pack", fp16.Path, "--prompt", "4", "--tokens", "2", "--repeat", "1", "--threads", "2", "--profile");
+        Assert.True(r.ExitCode == 0, r.Error);
+        foreach (string part in new[] { "sign kernel", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head", "rmsnorm", "empty pool loop", "allocated", "decode token" })
+            Assert.Contains(part, r.Output);
+    }
+
+    [Fact]
     public void Refuses_runs_longer_than_the_model()
     {
         var r = CliRunner.Run("bench", "--pack", fp16.Path, "--prompt", "2000", "--tokens", "100");
