@@ -19,6 +19,14 @@ namespace SagePtq.Quantizer.Numerics;
 /// cores), and each tile's float sums are added into the double accumulator. Float is exact enough
 /// inside one block of 256 rows; across blocks the sum is double.
 /// </para>
+/// <para>
+/// On AVX2 machines the block goes instead to <see cref="PackedRankUpdate"/>: the 4 × 4 kernel below
+/// keeps 24 vectors live and spills on a CPU with 16 vector registers, while that one keeps a 6 × 16
+/// tile in 12 and needs no transpose. Same blocks, same float-then-double sums; each entry's float
+/// sum is one chain over the block's rows in order instead of lane-wise partial sums. A float sum of
+/// 256 products carries a relative error of order 256 · 2⁻²⁴ ≈ 1.5e-5 at worst (about 1e-6 typically),
+/// far below the 1 % of mean(diag H) every user adds as damping.
+/// </para>
 /// </summary>
 public sealed class HessianAccumulator
 {
@@ -28,15 +36,21 @@ public sealed class HessianAccumulator
 
     private readonly double[] _sum;
     private readonly float[] _transposed;
+    private readonly PackedRankUpdate? _packed;
 
     /// <summary>An empty accumulator for inputs of <paramref name="cols"/> features.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="cols"/> is not positive.</exception>
-    public HessianAccumulator(int cols)
+    public HessianAccumulator(int cols) : this(cols, portable: false) { }
+
+    /// <param name="cols">The number of input features.</param>
+    /// <param name="portable">Use the portable <see cref="Vector{T}"/> kernel even where <see cref="PackedRankUpdate"/> runs (tests compare both).</param>
+    internal HessianAccumulator(int cols, bool portable)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
         Cols = cols;
         _sum = new double[(long)cols * cols];
-        _transposed = new float[(long)cols * RowBlock];
+        if (PackedRankUpdate.IsSupported && !portable) { _packed = new PackedRankUpdate(cols, RowBlock); _transposed = []; }
+        else _transposed = new float[(long)cols * RowBlock];
     }
 
     /// <summary>The number of input features (the linear's in-features).</summary>
@@ -56,6 +70,11 @@ public sealed class HessianAccumulator
         for (int start = 0; start < rowCount; start += RowBlock)
         {
             int count = Math.Min(RowBlock, rowCount - start);
+            if (_packed is not null)
+            {
+                _packed.Add(inputs.Slice(start * Cols, count * Cols), count, _sum);
+                continue;
+            }
             Transpose(inputs.Slice(start * Cols, count * Cols), count);
             AccumulateUpperTriangle();
         }

@@ -14,6 +14,8 @@ namespace SagePtq.Runtime.Reference;
 /// micro-kernel keeps 16 vector accumulators in registers and walks K once, so each vector
 /// loaded from A or B feeds four FMAs. Edges that are not a multiple of 4 fall back to 1 × 4
 /// and 1 × 1 kernels; K that is not a multiple of the vector width ends with a scalar tail.
+/// On AVX2 machines without AVX-512 this kernel would spill registers (21 live vectors, 16 registers),
+/// so products of <see cref="PackedMinRows"/> rows or more go to <see cref="PackedGemm"/> there.
 /// </para>
 /// </summary>
 internal static class Gemm
@@ -21,10 +23,24 @@ internal static class Gemm
     private const int TileRows = 64;
     private const int TileColumns = 64;
 
+    /// <summary>
+    /// From this many rows of A on, AVX2 machines without AVX-512 use <see cref="PackedGemm"/> (packing B
+    /// costs N × K copies, repaid over the rows); fewer rows (decoding) keep the dot-product kernel.
+    /// </summary>
+    internal const int PackedMinRows = 16;
+
+    /// <summary>Whether a product with <paramref name="rows"/> rows of A goes to <see cref="PackedGemm"/>.</summary>
+    internal static bool UsesPacked(int rows) => rows >= PackedMinRows && PackedGemm.IsSupported && !Lanes512.IsSupported;
+
     /// <summary>C = A · Bᵀ, tiles spread over all cores.</summary>
     public static void MultiplyTransposed(MatrixView a, MatrixView b, MatrixView c)
     {
         CheckShapes(a, b, c);
+        if (UsesPacked(a.Rows))
+        {
+            PackedGemm.MultiplyTransposed(a, b, c);
+            return;
+        }
         int rowTiles = (a.Rows + TileRows - 1) / TileRows;
         int columnTiles = (b.Rows + TileColumns - 1) / TileColumns;
         int tiles = rowTiles * columnTiles;
@@ -45,7 +61,8 @@ internal static class Gemm
     /// <summary>C = A · Bᵀ on the calling thread, for callers that are already parallel (attention heads).</summary>
     public static void MultiplyTransposedSerial(MatrixView a, MatrixView b, MatrixView c)
     {
-        if (Lanes512.IsSupported) MultiplyTransposedSerial<Lanes512, Vector512<float>>(a, b, c);
+        if (UsesPacked(a.Rows)) PackedGemm.MultiplyTransposedSerial(a, b, c);
+        else if (Lanes512.IsSupported) MultiplyTransposedSerial<Lanes512, Vector512<float>>(a, b, c);
         else if (Lanes256.IsSupported) MultiplyTransposedSerial<Lanes256, Vector256<float>>(a, b, c);
         else MultiplyTransposedSerial<Lanes128, Vector128<float>>(a, b, c);
     }
