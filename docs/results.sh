@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Regenerates docs/results.md: every method and setting quantized from sagelm-30m and evaluated on
 # the whole of test.txt by the protocol of DESIGN.md §4 (calibration: train.txt).
-#   usage: docs/results.sh [SHARED_DIR] [CONFIG_FILE]      (defaults: ../shared, docs/results.configs)
+#   usage: docs/results.sh [SHARED_DIR] [CONFIG_FILE] [OUTPUT]   (defaults: ../shared, docs/results.configs,
+#          $RESULTS_OUT or docs/results.md; docs/ablation.md is made with docs/ablation.configs)
 # Each config line is: LABEL|quantize arguments. One line of the table per config; takes about
 # 3-6 minutes per line on an idle 2-core machine (the evaluation alone is ~2.5 min). The table is
 # rewritten after every line, so an interrupted run keeps what it measured. "ppl / FP" divides by
 # $FP_PPL when set (default: the first line's perplexity, the fp16 line in results.configs).
 # $EVAL_ARGS is added to every eval (e.g. "--max-windows 20" for a quick ablation; the table says so).
+# VS_FIRST=1 adds a column: each line's perplexity change against the first line's (the reference of an ablation).
+# An OUTPUT that holds the lines "<!-- table -->" and "<!-- /table -->" keeps its text: only what lies between
+# them is replaced; any other OUTPUT is rewritten whole, with the header below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${1:-../shared}"
 configs="${2:-docs/results.configs}"
-out="${RESULTS_OUT:-docs/results.md}"
+out="${3:-${RESULTS_OUT:-docs/results.md}}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -20,6 +24,14 @@ sageptq() { dotnet src/Quantizer/bin/Release/net10.0/sageptq.dll "$@"; }
 field() { sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$2" | head -n 1; }
 
 write_table() {
+  if grep -qx '<!-- table -->' "$out" 2>/dev/null && grep -qx '<!-- /table -->' "$out"; then
+    # Keep the document's own text; replace the table between the markers.
+    { sed '/^<!-- table -->$/q' "$out"; echo
+      [[ -n "${EVAL_ARGS:-}" ]] && echo "Evaluated with \`${EVAL_ARGS}\` (not the whole test set)." && echo
+      cat "$work/table.md"; echo; sed -n '/^<!-- \/table -->$/,$p' "$out"; } > "$work/doc.md"
+    cp "$work/doc.md" "$out"
+    return
+  fi
   {
     echo "# Results on sagelm-30m"
     echo
@@ -34,11 +46,17 @@ write_table() {
 
 model="$shared/models/sagelm-30m"
 {
-  echo "| setting | storage bits/weight | paper bits/weight | test ppl | ppl / FP | pack MB | quantize s | peak MiB |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  if [[ -n "${VS_FIRST:-}" ]]; then
+    echo "| setting | storage bits/weight | paper bits/weight | test ppl | ppl / FP | vs first row | pack MB | quantize s | peak MiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| setting | storage bits/weight | paper bits/weight | test ppl | ppl / FP | pack MB | quantize s | peak MiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  fi
 } > "$work/table.md"
 
 fp_ppl="${FP_PPL:-}"
+first_ppl=""
 while IFS='|' read -r label args; do
   [[ -z "$label" || "$label" == \#* ]] && continue
   eval "set -- $args"
@@ -48,9 +66,12 @@ while IFS='|' read -r label args; do
   sageptq eval --pack "$pack" --text "$shared/data/test.txt" --json ${EVAL_ARGS:-} > "$work/e.json" 2> "$work/e.log"
   ppl=$(field perplexity "$work/e.json")
   [[ -z "$fp_ppl" ]] && fp_ppl="$ppl"
-  printf '| %s | %.4f | %.4f | %.2f | %.3f | %.2f | %.1f | %.0f |\n' "$label" \
+  [[ -z "$first_ppl" ]] && first_ppl="$ppl"
+  vs_first=""
+  [[ -n "${VS_FIRST:-}" ]] && vs_first="$(printf ' %+.1f%% |' "$(echo "100 * ($ppl / $first_ppl - 1)" | bc -l)")"
+  printf '| %s | %.4f | %.4f | %.2f | %.3f |%s %.2f | %.1f | %.0f |\n' "$label" \
     "$(field storageBitsPerWeight "$work/q.json")" "$(field paperBitsPerWeight "$work/q.json")" "$ppl" \
-    "$(echo "$ppl / $fp_ppl" | bc -l)" "$(echo "$(field packBytes "$work/q.json") / 1000000" | bc -l)" \
+    "$(echo "$ppl / $fp_ppl" | bc -l)" "$vs_first" "$(echo "$(field packBytes "$work/q.json") / 1000000" | bc -l)" \
     "$(field seconds "$work/q.json")" "$(field peakWorkingSetMiB "$work/q.json")" >> "$work/table.md"
   tail -n 1 "$work/table.md"
   write_table

@@ -63,16 +63,28 @@ public static class MethodCatalog
                 "per_row_group" => GroupScaleMode.PerRowGroup,
                 _ => GroupScaleMode.RowTimesGroup,
             },
+            SalientRatio = SalientRatio(o.Double("salient_ratio", -1, -1, 0.5)),
+            Grouping = o.Choice("grouping", "spectral", "spectral", "kmeans") == "kmeans" ? GroupingAlgorithm.KMeans : GroupingAlgorithm.Spectral,
             MaxGroups = o.Int("max_groups", defaults.MaxGroups, 1, 16),
             Offset = o.Bool("offset", defaults.Offset),
-            Iterations = o.Int("iterations", defaults.Iterations, 1, 100),
+            Iterations = o.Int("iterations", defaults.Iterations, 0, 100),
+            SearchIterations = o.Int("search_iterations", defaults.SearchIterations, 0, 100),
             HessianSaliency = o.Bool("hessian_saliency", defaults.HessianSaliency),
             Damping = o.Double("damp", defaults.Damping, 0, 1),
             Rotate = o.Choice("rotate", "auto", "auto", "true", "false") switch { "true" => true, "false" => false, _ => null },
+            Compensate = o.Bool("compensate", defaults.Compensate),
             Refit = o.Int("refit", defaults.Refit, 0, 10),
         };
         return new SageQuantizer(options);
     }
+
+    // salient_ratio=-1 (the default) keeps the per-matrix search; a share in [0, 0.5] fixes it for every matrix.
+    private static double? SalientRatio(double value) => value switch
+    {
+        -1 => null,
+        >= 0 => value,
+        _ => throw new ArgumentException($"option salient_ratio={value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: expected -1 (searched per matrix) or a share from 0 to 0.5"),
+    };
 
     private static GridRange Range(MethodOptions options, GridRange defaultRange) =>
         options.Choice("range", Name(defaultRange), "minmax_with_zero", "minmax", "mse") switch

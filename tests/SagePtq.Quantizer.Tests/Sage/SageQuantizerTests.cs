@@ -25,6 +25,27 @@ public sealed class SageQuantizerTests
         return w;
     }
 
+    /// <summary>2·XXᵀ/n of strongly correlated inputs x = A z (+ a little noise) with a random mixing A.</summary>
+    internal static double[] CorrelatedHessian(int cols, int samples, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new double[cols * samples];
+        var mix = Enumerable.Range(0, cols * 4).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        for (int t = 0; t < samples; t++)
+        {
+            var z = Enumerable.Range(0, 4).Select(_ => rng.NextDouble() - 0.5).ToArray();
+            for (int j = 0; j < cols; j++)
+                x[j * samples + t] = Enumerable.Range(0, 4).Sum(r => mix[j * 4 + r] * z[r]) + 0.05 * (rng.NextDouble() - 0.5);
+        }
+        var h = new double[cols * cols];
+        for (int i = 0; i < cols; i++) for (int j = 0; j < cols; j++)
+            {
+                double s = 0; for (int t = 0; t < samples; t++) s += x[i * samples + t] * x[j * samples + t];
+                h[i * cols + j] = 2 * s / samples;
+            }
+        return h;
+    }
+
     private static double RelativeError(float[] w, float[] q) =>
         w.Zip(q, (a, b) => (double)(a - b) * (a - b)).Sum() / w.Sum(a => (double)a * a);
 
@@ -35,6 +56,10 @@ public sealed class SageQuantizerTests
         new SageOptions { ScaleMode = GroupScaleMode.PerRowGroup, Offset = true, Bits = 2.0 },
         new SageOptions { Rotate = true, SalientBits = 3, Bits = 1.6 },
         new SageOptions { Salient = SalientGranularity.Weight, Bits = 1.4, Offset = true },
+        // The ablation switches (docs/ablation.md) keep the contract too.
+        new SageOptions { Iterations = 0, SearchIterations = 0, Bits = 1.6 },
+        new SageOptions { Grouping = GroupingAlgorithm.KMeans, Groups = GroupGranularity.Weight, Bits = 3 },
+        new SageOptions { SalientRatio = 0.05, Bits = 1.6 },
     };
 
     [Theory]
@@ -92,22 +117,7 @@ public sealed class SageQuantizerTests
     {
         int rows = 32, cols = 48, samples = 400;
         var w = Weights(rows, cols, 4);
-        var rng = new Random(8);
-        // Strongly correlated inputs: x = A z with a random mixing A.
-        var x = new double[cols * samples];
-        var mix = Enumerable.Range(0, cols * 4).Select(_ => rng.NextDouble() - 0.5).ToArray();
-        for (int t = 0; t < samples; t++)
-        {
-            var z = Enumerable.Range(0, 4).Select(_ => rng.NextDouble() - 0.5).ToArray();
-            for (int j = 0; j < cols; j++)
-                x[j * samples + t] = Enumerable.Range(0, 4).Sum(r => mix[j * 4 + r] * z[r]) + 0.05 * (rng.NextDouble() - 0.5);
-        }
-        var h = new double[cols * cols];
-        for (int i = 0; i < cols; i++) for (int j = 0; j < cols; j++)
-            {
-                double s = 0; for (int t = 0; t < samples; t++) s += x[i * samples + t] * x[j * samples + t];
-                h[i * cols + j] = 2 * s / samples;
-            }
+        var h = CorrelatedHessian(cols, samples, 8);
         double OutputError(float[] q)
         {
             double total = 0;

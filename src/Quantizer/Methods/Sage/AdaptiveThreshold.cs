@@ -21,6 +21,13 @@ internal static class AdaptiveThreshold
         return lo;
     }
 
+    /// <summary>
+    /// The ablation without the search: ⌊<paramref name="ratio"/>·<paramref name="units"/>⌉ salient units whatever
+    /// the error, lowered to <paramref name="cap"/> where the budget allows fewer (0 when even none fits).
+    /// </summary>
+    public static int Fixed(double ratio, int units, int cap) =>
+        cap <= 0 ? 0 : (int)Math.Min(cap, Math.Round(ratio * units, MidpointRounding.AwayFromZero));
+
     /// <summary>The count in [0, <paramref name="cap"/>] of least <paramref name="error"/> that Brent's search finds.</summary>
     public static int Search(Func<int, double> error, int cap, int units, int maxEvaluations)
     {

@@ -7,7 +7,8 @@ public sealed record Grouping(int K, byte[] Ids, bool PerWeight, double Silhouet
 /// Affinity-based grouping (DESIGN.md §5.2). Feature of a weight: its magnitude relative to its row's
 /// mean magnitude, |w_ij| / mean_j |w_ij| (what a shared scalar has to match once rows are scaled);
 /// feature of a column: the mean of that over the column. A seeded subsample of at most
-/// <see cref="SageOptions.GraphSamples"/> unsalient units is spectrally clustered, K chosen by silhouette,
+/// <see cref="SageOptions.GraphSamples"/> unsalient units is spectrally clustered (or, as an ablation, plainly
+/// k-means clustered: <see cref="SageOptions.Grouping"/>), K chosen by silhouette,
 /// and every unit gets the nearest centroid's group (1-D, so groups are magnitude intervals, ids ascending).
 /// </summary>
 public static class AffinityGrouping
@@ -46,7 +47,9 @@ public static class AffinityGrouping
         var rng = new SeededRandom(seed);
         var picks = rng.Sample(candidates.Length, Math.Min(options.GraphSamples, candidates.Length));
         var sample = picks.Select(p => features[candidates[p]]).ToArray();
-        var clustering = SpectralClustering.Cluster(sample, 1, maxGroups, options.Neighbours, options.MinSilhouette, seed ^ 0xC1u);
+        var clustering = options.Grouping == GroupingAlgorithm.KMeans
+            ? PlainClustering.Cluster(sample, 1, maxGroups, options.MinSilhouette, seed ^ 0xC1u)
+            : SpectralClustering.Cluster(sample, 1, maxGroups, options.Neighbours, options.MinSilhouette, seed ^ 0xC1u);
         var centroids = clustering.Centroids.Order().ToArray();
         var ids = new byte[features.Length];
         for (int u = 0; u < features.Length; u++) ids[u] = (byte)Nearest(centroids, features[u]);

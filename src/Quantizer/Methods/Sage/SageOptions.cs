@@ -29,6 +29,15 @@ public enum GroupScaleMode
     PerRowGroup = 2,
 }
 
+/// <summary>How the unsalient units are clustered into groups (DESIGN.md §5.2).</summary>
+public enum GroupingAlgorithm
+{
+    /// <summary>The paper's graph-guided grouping: kNN graph, normalised-Laplacian embedding, k-means there.</summary>
+    Spectral,
+    /// <summary>Ablation: plain k-means on the same features, without the kNN graph or the spectral embedding.</summary>
+    KMeans,
+}
+
 /// <summary>
 /// Options of SAGE-PTQ for one linear (DESIGN.md §5). Defaults are the measured best at the default
 /// budget; <see cref="Validate"/> rejects nonsense with an <see cref="ArgumentException"/>.
@@ -58,6 +67,16 @@ public sealed record SageOptions
     /// <summary>How binarization scalars are stored.</summary>
     public GroupScaleMode ScaleMode { get; init; } = GroupScaleMode.RowTimesGroup;
 
+    /// <summary>
+    /// Fixed share of salient units (columns or weights) for every matrix, instead of the per-matrix Brent search
+    /// of adaptive thresholding; null (the default) searches. The count is ⌊ratio·units⌉, lowered to what the bit
+    /// budget allows. An ablation switch (docs/ablation.md).
+    /// </summary>
+    public double? SalientRatio { get; init; }
+
+    /// <summary>Clustering used for the groups; spectral (graph-guided) by default.</summary>
+    public GroupingAlgorithm Grouping { get; init; } = GroupingAlgorithm.Spectral;
+
     /// <summary>Largest number of groups K considered by the silhouette choice.</summary>
     public int MaxGroups { get; init; } = 4;
 
@@ -73,10 +92,13 @@ public sealed record SageOptions
     /// <summary>Store a per-row mean μ ("binary with offset").</summary>
     public bool Offset { get; init; }
 
-    /// <summary>Alternating refinement iterations (refit scalars, re-pick signs and groups) of the final fit.</summary>
+    /// <summary>
+    /// Alternating refinement iterations (refit scalars, re-pick signs and groups) of the final fit; 0 fits the
+    /// scalars once on the clustering's groups, with no alternation.
+    /// </summary>
     public int Iterations { get; init; } = 8;
 
-    /// <summary>Alternating iterations inside each Brent evaluation (cheaper than the final fit).</summary>
+    /// <summary>Alternating iterations inside each Brent evaluation (cheaper than the final fit); 0 as for <see cref="Iterations"/>.</summary>
     public int SearchIterations { get; init; } = 2;
 
     /// <summary>
@@ -94,6 +116,13 @@ public sealed record SageOptions
 
     /// <summary>Relative damping of the Hessian diagonal (GPTQ's percdamp).</summary>
     public double Damping { get; init; } = 0.01;
+
+    /// <summary>
+    /// Calibrated mode: GPTQ-style compensation (each column's error pushed onto the later ones through H⁻¹).
+    /// False quantizes every weight on its own value, keeping the Hessian-weighted saliency, search, fit and refit
+    /// (an ablation switch); ignored without a Hessian.
+    /// </summary>
+    public bool Compensate { get; init; } = true;
 
     /// <summary>
     /// Calibrated mode: rounds of output-aware refit of the stored scalars (row factors, group factors, salient
@@ -121,8 +150,10 @@ public sealed record SageOptions
             throw new ArgumentException($"sage: max groups must be 1..16, got {MaxGroups}", nameof(MaxGroups));
         if (GraphSamples < 16) throw new ArgumentException($"sage: graph samples must be at least 16, got {GraphSamples}", nameof(GraphSamples));
         if (Neighbours < 1) throw new ArgumentException($"sage: neighbours must be at least 1, got {Neighbours}", nameof(Neighbours));
-        if (Iterations < 1 || SearchIterations < 1)
-            throw new ArgumentException("sage: iterations must be at least 1", nameof(Iterations));
+        if (Iterations < 0 || SearchIterations < 0)
+            throw new ArgumentException($"sage: iterations must be 0 or more, got {Iterations} and {SearchIterations} in the search", nameof(Iterations));
+        if (SalientRatio is { } ratio && !(ratio >= 0 && ratio <= 0.5))
+            throw new ArgumentException($"sage: salient ratio must be in [0, 0.5], got {ratio}", nameof(SalientRatio));
         if (SearchRows < 0) throw new ArgumentException($"sage: search rows must be 0 (all) or positive, got {SearchRows}", nameof(SearchRows));
         if (MaxSearchEvaluations < 3)
             throw new ArgumentException($"sage: max search evaluations must be at least 3, got {MaxSearchEvaluations}", nameof(MaxSearchEvaluations));

@@ -25,6 +25,9 @@ public sealed class SageQuantizer : ILinearQuantizer
         _options = options;
     }
 
+    /// <summary>The validated options (for tests of the option parsing).</summary>
+    internal SageOptions Options => _options;
+
     /// <inheritdoc />
     public string Method => "sage";
 
@@ -72,14 +75,16 @@ public sealed class SageQuantizer : ILinearQuantizer
 
         // Data-free, the search's objective runs on a row sample; with a Hessian on every row (same bytes as before).
         var search = SearchSample.Create(w, rows, cols, grouping, hessian is null ? o.SearchRows : 0, Mix(target.Seed ^ 0x5EA2C4UL));
-        int count = AdaptiveThreshold.Search(c =>
-        {
-            var mask = search.Mask(ranking, c, o.Salient);
-            var fit = new BinaryFit(search.Weight, search.Rows, cols, mask, search.Grouping, columnWeights, o.ScaleMode, o.Offset);
-            fit.Run(o.SearchIterations);
-            var scales = SalientScales(search.Weight, search.Rows, cols, mask, columnWeights, o.SalientBits);
-            return Error(search.Weight, search.Rows, cols, mask, fit, scales, columnWeights, o.SalientBits);
-        }, cap, units, o.MaxSearchEvaluations);
+        int count = o.SalientRatio is { } fixedRatio
+            ? AdaptiveThreshold.Fixed(fixedRatio, units, cap)
+            : AdaptiveThreshold.Search(c =>
+            {
+                var mask = search.Mask(ranking, c, o.Salient);
+                var fit = new BinaryFit(search.Weight, search.Rows, cols, mask, search.Grouping, columnWeights, o.ScaleMode, o.Offset);
+                fit.Run(o.SearchIterations);
+                var scales = SalientScales(search.Weight, search.Rows, cols, mask, columnWeights, o.SalientBits);
+                return Error(search.Weight, search.Rows, cols, mask, fit, scales, columnWeights, o.SalientBits);
+            }, cap, units, o.MaxSearchEvaluations);
 
         var finalMask = SaliencyFilter.Mask(ranking, count, rows, cols, o.Salient);
         var finalFit = new BinaryFit(w, rows, cols, finalMask, grouping, columnWeights, o.ScaleMode, o.Offset);
@@ -120,15 +125,22 @@ public sealed class SageQuantizer : ILinearQuantizer
             if (positive) signs[i * stride + (j >> 3)] |= (byte)(1 << (j & 7));
             return q;
         }
-        if (hessian is null)
+        void QuantizeEachOnItsOwn() =>
             Parallel.For(0, rows, i => { for (int j = 0; j < cols; j++) QuantizeOne(i, j, w[(long)i * cols + j]); });
+        if (hessian is null)
+            QuantizeEachOnItsOwn();
         else
         {
-            var factor = InverseHessianFactor.Compute(hessian, cols, o.Damping);
-            var work = w.ToArray();
-            foreach (int j in factor.DeadColumns) for (int i = 0; i < rows; i++) work[(long)i * cols + j] = 0;
-            var upper = factor.Upper;
-            HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
+            Action pass = QuantizeEachOnItsOwn;
+            if (o.Compensate)
+            {
+                var factor = InverseHessianFactor.Compute(hessian, cols, o.Damping);
+                var work = w.ToArray();
+                foreach (int j in factor.DeadColumns) for (int i = 0; i < rows; i++) work[(long)i * cols + j] = 0;
+                var upper = factor.Upper;
+                pass = () => HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
+            }
+            pass();
             for (int round = 0; round < o.Refit; round++)
             {
                 // Signs and codes fixed: refit the scalars to the output error, then (but after the last
@@ -136,7 +148,7 @@ public sealed class SageQuantizer : ILinearQuantizer
                 RefitScalars(w, hessian, rows, cols, k, signs, codes, mask, fit, salientScales);
                 if (round + 1 == o.Refit) break;
                 Array.Clear(signs); Array.Clear(codes);
-                HessianCompensation.Sweep(work, rows, cols, upper, QuantizeOne);
+                pass();
             }
         }
 

@@ -61,10 +61,10 @@ public static class SpectralClustering
         return bestScore >= minSilhouette ? best : Single(pts, dimension, n);
     }
 
-    private static Clustering Single(double[] pts, int dimension, int n) =>
+    internal static Clustering Single(double[] pts, int dimension, int n) =>
         new(1, new int[n], Centroids(pts, dimension, new int[n], 1), double.NaN);
 
-    private static int[] Compact(int[] labels)
+    internal static int[] Compact(int[] labels)
     {
         var map = new Dictionary<int, int>();
         return labels.Select(l => map.TryGetValue(l, out int m) ? m : map[l] = map.Count).ToArray();
