@@ -33,19 +33,25 @@ public sealed class GemmTests
     }
 
     [Fact]
-    public void Reads_and_writes_strided_views_without_touching_the_rest()
+    public void Reads_and_writes_strided_views_without_touching_the_rest() => AssertStridedViews(Gemm.MultiplyTransposed, m: 5, n: 6);
+
+    /// <summary>
+    /// An m × 6 window at column 3 of a 9-wide A, rows 2.. of a 10-wide B, C inside a wider matrix: the product
+    /// reads only the windows and writes exactly the m × n cells of C (shared by every GEMM's tests).
+    /// </summary>
+    internal static void AssertStridedViews(Action<MatrixView, MatrixView, MatrixView> gemm, int m, int n)
     {
-        // A 5×6 window at column 3 of a 9-wide matrix, B rows 2.. of a 10-wide matrix, C inside a 12-wide one.
-        const int m = 5, n = 6, k = 6;
-        var aData = Random(8 * 9, seed: 1);
-        var bData = Random(12 * 10, seed: 2);
-        var cData = new float[7 * 12];
+        const int k = 6;
+        int cStride = n + 12;
+        var aData = Random((m + 1) * 9, seed: 1);
+        var bData = Random((n + 3) * 10, seed: 2);
+        var cData = new float[(m + 2) * cStride];
         Array.Fill(cData, 42f);
         var a = new MatrixView(aData, 3, m, k, 9);
         var b = new MatrixView(bData, 2 * 10, n, k, 10);
-        var c = new MatrixView(cData, 12 + 2, m, n, 12);
+        var c = new MatrixView(cData, cStride + 2, m, n, cStride);
 
-        Gemm.MultiplyTransposed(a, b, c);
+        gemm(a, b, c);
 
         for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++)

@@ -47,28 +47,7 @@ public sealed class PackedGemmTests
     public void Reads_and_writes_strided_views_without_touching_the_rest()
     {
         if (!PackedGemm.IsSupported) return;
-        // A 20×6 window at column 3 of a 9-wide matrix, B rows 2.. of a 10-wide matrix, C inside a 30-wide one.
-        const int m = 20, n = 18, k = 6;
-        var aData = GemmTests.Random(21 * 9, seed: 1);
-        var bData = GemmTests.Random(21 * 10, seed: 2);
-        var cData = new float[22 * 30];
-        Array.Fill(cData, 42f);
-        var a = new MatrixView(aData, 3, m, k, 9);
-        var b = new MatrixView(bData, 2 * 10, n, k, 10);
-        var c = new MatrixView(cData, 30 + 2, m, n, 30);
-
-        PackedGemm.MultiplyTransposed(a, b, c);
-
-        for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
-        {
-            double dot = 0;
-            for (int p = 0; p < k; p++) dot += (double)a[i, p] * b[j, p];
-            Assert.Equal(dot, c[i, j], 1e-4);
-        }
-        int written = 0;
-        foreach (float v in cData) if (v != 42f) written++;
-        Assert.Equal(m * n, written);
+        GemmTests.AssertStridedViews(PackedGemm.MultiplyTransposed, m: 20, n: 18);
     }
 
     [Fact]
