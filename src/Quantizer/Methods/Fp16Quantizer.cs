@@ -15,6 +15,7 @@ public sealed class Fp16Quantizer : ILinearQuantizer
 
     public QuantizedLinear Quantize(LinearTarget target)
     {
+        TargetChecks.Validate(target, Method, needsHessian: false);
         var (payload, dequantized) = F16Layout.Encode(target.Weight, target.Rows, target.Cols);
         return new QuantizedLinear(payload, dequantized, F16Layout.Stats);
     }

@@ -58,7 +58,7 @@ public sealed class GptqQuantizer : ILinearQuantizer
     /// <inheritdoc />
     public QuantizedLinear Quantize(LinearTarget target)
     {
-        UniformTarget.Check(target, needsHessian: true, Method);
+        TargetChecks.Validate(target, Method, needsHessian: true);
         int rows = target.Rows, cols = target.Cols;
         var factor = InverseHessianFactor.Compute(target.Hessian, cols, PercentDamp, ActOrder);
         int[] order = factor.Permutation ?? [.. Enumerable.Range(0, cols)];

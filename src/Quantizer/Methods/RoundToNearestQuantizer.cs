@@ -38,7 +38,7 @@ public sealed class RoundToNearestQuantizer : ILinearQuantizer
     /// <inheritdoc />
     public QuantizedLinear Quantize(LinearTarget target)
     {
-        UniformTarget.Check(target, needsHessian: false, Method);
+        TargetChecks.Validate(target, Method, needsHessian: false);
         int rows = target.Rows, cols = target.Cols, maxCode = (1 << Bits) - 1;
         int groupSize = UniformTarget.EffectiveGroupSize(GroupSize, cols), groups = (cols + groupSize - 1) / groupSize;
         var codes = new byte[(long)rows * cols];

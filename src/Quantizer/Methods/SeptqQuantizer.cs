@@ -70,7 +70,7 @@ public sealed class SeptqQuantizer : ILinearQuantizer
     /// <inheritdoc />
     public QuantizedLinear Quantize(LinearTarget target)
     {
-        UniformTarget.Check(target, needsHessian: true, Method);
+        TargetChecks.Validate(target, Method, needsHessian: true);
         int rows = target.Rows, cols = target.Cols, maxCode = (1 << Bits) - 1;
         var factor = InverseHessianFactor.Compute(target.Hessian, cols, PercentDamp, actOrder: false);
         var work = GptqQuantizer.Permuted(target.Weight, rows, cols, [.. Enumerable.Range(0, cols)], factor.DeadColumns);

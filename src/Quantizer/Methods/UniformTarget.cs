@@ -3,7 +3,7 @@ using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Quantizer.Methods;
 
-/// <summary>Input checks and output assembly shared by the uniform-grid methods (rtn, gptq, septq).</summary>
+/// <summary>Option checks and output assembly shared by the uniform-grid methods (rtn, gptq, septq).</summary>
 internal static class UniformTarget
 {
     /// <summary>Throws unless group size is −1 (one group per row) or positive.</summary>
@@ -19,30 +19,6 @@ internal static class UniformTarget
     /// GPTQ's code.
     /// </summary>
     public static int EffectiveGroupSize(int groupSize, int cols) => groupSize == -1 ? cols : Math.Min(groupSize, cols);
-
-    /// <summary>Checks the shape, the weights (finite) and, when needed, the Hessian (size, finite).</summary>
-    /// <exception cref="ArgumentException">Shapes disagree or a needed Hessian is missing.</exception>
-    /// <exception cref="InvalidDataException">A weight or Hessian entry is NaN or infinite.</exception>
-    public static void Check(LinearTarget target, bool needsHessian, string method)
-    {
-        ArgumentNullException.ThrowIfNull(target);
-        if (target.Rows <= 0 || target.Cols <= 0)
-            throw new ArgumentException($"{target.Name}: shape [{target.Rows}, {target.Cols}] is not positive", nameof(target));
-        if (target.Weight.Length != (long)target.Rows * target.Cols)
-            throw new ArgumentException($"{target.Name}: {target.Weight.Length} weights for shape [{target.Rows}, {target.Cols}]", nameof(target));
-        for (int k = 0; k < target.Weight.Length; k++)
-            if (!float.IsFinite(target.Weight[k]))
-                throw new InvalidDataException($"{target.Name}: weight [{k / target.Cols}, {k % target.Cols}] is {target.Weight[k]}");
-        if (!needsHessian) return;
-        if (target.Hessian is null)
-            throw new ArgumentException($"{target.Name}: method '{method}' needs a calibration Hessian", nameof(target));
-        if (target.Hessian.Length != (long)target.Cols * target.Cols)
-            throw new ArgumentException(
-                $"{target.Name}: Hessian has {target.Hessian.Length} values, expected {target.Cols} × {target.Cols} = {(long)target.Cols * target.Cols}", nameof(target));
-        for (int k = 0; k < target.Hessian.Length; k++)
-            if (!double.IsFinite(target.Hessian[k]))
-                throw new InvalidDataException($"{target.Name}: Hessian entry [{k / target.Cols}, {k % target.Cols}] is {target.Hessian[k]}");
-    }
 
     /// <summary>
     /// Runs <paramref name="body"/> for 0..count−1 over the cores; a data error from any of them

@@ -197,14 +197,14 @@ public sealed class BillmQuantizerTests(ITestOutputHelper output)
     {
         var quantizer = new BillmQuantizer();
         var good = Target(4, 16, seed: 1);
-        Assert.Contains("no Hessian", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = null })).Message);
-        Assert.Contains("must be 16 × 16", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = new double[15 * 15] })).Message);
+        Assert.Contains("needs a calibration Hessian", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = null })).Message);
+        Assert.Contains("expected 16 × 16", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = new double[15 * 15] })).Message);
         var nanWeight = (float[])good.Weight.Clone();
         nanWeight[5] = float.NaN;
-        Assert.Contains("non-finite weight at (0, 5)", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Weight = nanWeight })).Message);
+        Assert.Contains("weight [0, 5] is NaN", Assert.Throws<InvalidDataException>(() => quantizer.Quantize(good with { Weight = nanWeight })).Message);
         var nanHessian = (double[])good.Hessian!.Clone();
         nanHessian[17] = double.PositiveInfinity;
-        Assert.Contains("Hessian entry [1, 1] is", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = nanHessian })).Message);
+        Assert.Contains("Hessian entry [1, 1] is", Assert.Throws<InvalidDataException>(() => quantizer.Quantize(good with { Hessian = nanHessian })).Message);
         Assert.Contains("expected 4 × 16", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Weight = new float[10] })).Message);
         var negative = new double[16 * 16];
         for (int i = 0; i < 16; i++) negative[i * 16 + i] = -1;

@@ -167,11 +167,11 @@ public sealed class PbllmQuantizerTests(ITestOutputHelper output)
         var quantizer = new PbllmQuantizer();
         Assert.True(quantizer.NeedsHessian);
         var good = Target(4, 16, seed: 1);
-        Assert.Contains("no Hessian", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = null })).Message);
-        Assert.Contains("must be 16 × 16", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = new double[17 * 16] })).Message);
+        Assert.Contains("needs a calibration Hessian", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = null })).Message);
+        Assert.Contains("expected 16 × 16", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Hessian = new double[17 * 16] })).Message);
         var nanWeight = (float[])good.Weight.Clone();
         nanWeight[20] = float.NaN;
-        Assert.Contains("non-finite weight at (1, 4)", Assert.Throws<ArgumentException>(() => quantizer.Quantize(good with { Weight = nanWeight })).Message);
+        Assert.Contains("weight [1, 4] is NaN", Assert.Throws<InvalidDataException>(() => quantizer.Quantize(good with { Weight = nanWeight })).Message);
         Assert.Throws<ArgumentException>(() => new PbllmQuantizer(new PbllmOptions { SalientFraction = 1.5 }));
         Assert.Throws<ArgumentException>(() => new PbllmQuantizer(new PbllmOptions { SalientFraction = double.NaN }));
     }

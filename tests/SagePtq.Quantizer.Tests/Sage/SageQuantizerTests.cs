@@ -154,7 +154,7 @@ public sealed class SageQuantizerTests
     {
         var w = Weights(4, 16, 6);
         w[21] = float.NaN;
-        var nan = Assert.Throws<ArgumentException>(() => new SageQuantizer(new SageOptions()).Quantize(new LinearTarget("layer.q", 4, 16, w, null, 1)));
+        var nan = Assert.Throws<InvalidDataException>(() => new SageQuantizer(new SageOptions()).Quantize(new LinearTarget("layer.q", 4, 16, w, null, 1)));
         Assert.Contains("layer.q", nan.Message);
         Assert.Contains("[1, 5]", nan.Message);
         Assert.Throws<ArgumentException>(() => new SageQuantizer(new SageOptions { Bits = 0.9 }));

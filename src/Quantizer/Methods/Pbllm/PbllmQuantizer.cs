@@ -34,7 +34,8 @@ public sealed class PbllmQuantizer(PbllmOptions? options = null) : ILinearQuanti
     public PbllmOptions Options => _options;
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The target is malformed, non-finite, or lacks a needed Hessian.</exception>
+    /// <exception cref="ArgumentException">The target is malformed or lacks a needed Hessian.</exception>
+    /// <exception cref="InvalidDataException">A weight or Hessian entry is NaN or infinite.</exception>
     public QuantizedLinear Quantize(LinearTarget target)
     {
         TargetChecks.Validate(target, Method, NeedsHessian);

@@ -272,20 +272,7 @@ public sealed class SageQuantizer : ILinearQuantizer
 
     private static void Validate(LinearTarget t)
     {
-        ArgumentNullException.ThrowIfNull(t);
-        if (t.Rows <= 0 || t.Cols <= 0) throw new ArgumentException($"sage: {t.Name}: shape [{t.Rows}, {t.Cols}] is empty", nameof(t));
-        if (t.Weight is null || t.Weight.Length != (long)t.Rows * t.Cols)
-            throw new ArgumentException($"sage: {t.Name}: weight has {t.Weight?.Length ?? 0} values, shape [{t.Rows}, {t.Cols}] needs {(long)t.Rows * t.Cols}", nameof(t));
+        TargetChecks.Validate(t, "sage", needsHessian: false);
         if (t.Cols > 65536) throw new ArgumentException($"sage: {t.Name}: {t.Cols} input columns exceed the layout's uint16 column indices", nameof(t));
-        for (int k = 0; k < t.Weight.Length; k++)
-            if (!float.IsFinite(t.Weight[k]))
-                throw new ArgumentException($"sage: {t.Name}: weight [{k / t.Cols}, {k % t.Cols}] is {t.Weight[k]}", nameof(t));
-        if (t.Hessian is not null)
-        {
-            if (t.Hessian.Length != (long)t.Cols * t.Cols)
-                throw new ArgumentException($"sage: {t.Name}: Hessian has {t.Hessian.Length} values, expected {t.Cols}×{t.Cols}", nameof(t));
-            foreach (double v in t.Hessian)
-                if (!double.IsFinite(v)) throw new ArgumentException($"sage: {t.Name}: Hessian holds a non-finite value", nameof(t));
-        }
     }
 }
