@@ -179,6 +179,21 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         CachedPositions = positions;
     }
 
+    /// <summary>
+    /// Profiling only: the layer step, begun on decoder layer <paramref name="layer"/> for one token at
+    /// <paramref name="position"/> (which must be cached), with that layer's plan, so that each step of a decode
+    /// token can be timed on its own. The buffers hold whatever the last forward pass left in them.
+    /// </summary>
+    internal (CpuLayerStep Step, LayerPlan Plan) StepForBenchmark(int layer, int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, _state.Layers.Length);
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(position, CachedPositions);
+        _step.Begin(layer, position, 1);
+        return (_step, _state.Layers[layer].Plan);
+    }
+
     public ReadOnlySpan<float> Forward(int token, int position)
     {
         Span<int> one = [token];
