@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Runtime.InteropServices;
 using SagePtq.Runtime.Packing;
@@ -301,6 +302,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             fixed (float* salientInput = _salientInput)
             fixed (float* d = _d)
             fixed (float* rowScale = _rowScale)
+            fixed (float* salientScale = _salientScale)
+            fixed (float* salientOffset = _salientOffsetSum)
             {
                 for (int r0 = rowStart; r0 < rowEnd; r0 += 4)
                 {
@@ -338,7 +341,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                         if (_rowOffset is not null)
                             for (int k = 0; k < n; k++) y[k] += _rowOffset[r0 + k] * _unsalientSum[t];
                     }
-                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput);
+                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput, salientScale, salientOffset);
                 }
             }
         }
@@ -353,24 +356,33 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// count start every row on a byte and are taken apart in registers; other widths are expanded to one byte
     /// each first (the tile's rows are consecutive in the code stream: one call).
     /// </summary>
-    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput)
+    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput,
+        float* salientScale, float* salientOffset)
     {
         int salient = _salientColumns.Length, rows = Rows;
-        bool nibbles = _salientBits == 4 && salient % 2 == 0;
+        bool nibbles = _salientBits == 4 && (salient & 1) == 0;
         if (!nibbles)
         {
             byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
             for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
         }
+        float* scale = salientScale + r0;
         for (int t = 0; t < tokens; t++)
         {
             float* x = salientInput + (nint)t * _salientStride;
-            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot);
+            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot, _codes + _codeBytes);
             else if (_salientBits == 8) SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
             else SalientCodes.Dot4Padded(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
             float* y = outBase + (nint)t * rows + r0;
-            float offset = _salientOffsetSum[t];
-            for (int k = 0; k < n; k++) y[k] += _salientScale![r0 + k] * (salientDot[k] - offset);
+            float offset = salientOffset[t];
+            if (n == 4)
+            {
+                // The common full tile in one vector: per lane the same subtract, multiply and add (not fused) as the loop below.
+                var sum = Vector128.Load(y) + Vector128.Load(scale) * (Vector128.Load(salientDot) - Vector128.Create(offset));
+                sum.Store(y);
+            }
+            else
+                for (int k = 0; k < n; k++) y[k] += scale[k] * (salientDot[k] - offset);
         }
     }
 
