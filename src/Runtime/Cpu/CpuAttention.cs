@@ -29,6 +29,7 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
     {
         int d = config.HeadDim, queryDim = config.QueryDim;
         var scores = ArrayPool<float>.Shared.Rent(_start + _tokens);
+        bool finite = cache.AllFinite;
         fixed (float* queries = _query, outputs = _output, p = scores)
         {
             for (int item = startItem; item < endItem; item++)
@@ -40,9 +41,9 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
                 float* output = outputs + t * queryDim + head * d;
                 fixed (Half* keys = cache.Keys(_layer, kvHead, visible), values = cache.Values(_layer, kvHead, visible))
                 {
-                    HalfConversion.DotRows(q, keys, d, visible, p);
+                    HalfConversion.DotRows(q, keys, d, visible, p, finite);
                     Softmax(new Span<float>(p, visible), _scale);
-                    HalfConversion.WeightedRows(values, p, visible, d, output);
+                    HalfConversion.WeightedRows(values, p, visible, d, output, finite);
                 }
             }
         }

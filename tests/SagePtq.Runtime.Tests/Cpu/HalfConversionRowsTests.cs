@@ -1,4 +1,6 @@
+using System.Runtime.Intrinsics;
 using SagePtq.Runtime.Cpu;
+using SagePtq.Tests;
 using Xunit;
 
 namespace SagePtq.Runtime.Tests.Cpu;
@@ -18,13 +20,16 @@ public sealed class HalfConversionRowsTests
         var (x, rows, _) = Inputs(length, count);
         var expected = new float[count];
         var actual = new float[count];
-        fixed (float* px = x, pe = expected, pa = actual)
+        var finite = new float[count];
+        fixed (float* px = x, pe = expected, pa = actual, pf = finite)
         fixed (Half* ph = rows)
         {
             for (int i = 0; i < count; i++) pe[i] = HalfConversion.Dot(px, ph + i * length, length);
             HalfConversion.DotRows(px, ph, length, count, pa);
+            HalfConversion.DotRows(px, ph, length, count, pf, allFinite: true);
         }
         AssertSameBits(expected, actual);
+        AssertSameBits(expected, finite);
     }
 
     [Theory]
@@ -34,13 +39,16 @@ public sealed class HalfConversionRowsTests
         var (_, rows, weights) = Inputs(length, count);
         var expected = new float[length];
         var actual = Enumerable.Repeat(float.NaN, length).ToArray();   // every output must be written, none read
-        fixed (float* pw = weights, pe = expected, pa = actual)
+        var finite = Enumerable.Repeat(float.NaN, length).ToArray();
+        fixed (float* pw = weights, pe = expected, pa = actual, pf = finite)
         fixed (Half* ph = rows)
         {
             for (int i = 0; i < count; i++) HalfConversion.MultiplyAdd(ph + i * length, pw[i], pe, length);
             HalfConversion.WeightedRows(ph, pw, count, length, pa);
+            HalfConversion.WeightedRows(ph, pw, count, length, pf, allFinite: true);
         }
         AssertSameBits(expected, actual);
+        AssertSameBits(expected, finite);
     }
 
     [Fact]
@@ -83,5 +91,63 @@ public sealed class HalfConversionRowsTests
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(actual[i]), $"entry {i}: {actual[i]} vs {expected[i]}");
+    }
+
+    [Fact]
+    public unsafe void The_finite_conversion_is_exact_for_every_finite_half()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;   // an AVX2 kernel; other machines never run it
+        var bits = new ushort[8];
+        var converted = new float[8];
+        for (int start = 0; start < 65536; start += 8)
+        {
+            for (int i = 0; i < 8; i++) bits[i] = (ushort)(start + i);
+            fixed (ushort* h = bits) HalfConversion.ToSingle8Finite(h).CopyTo(converted);
+            for (int i = 0; i < 8; i++)
+            {
+                var half = BitConverter.UInt16BitsToHalf(bits[i]);
+                if (!Half.IsFinite(half)) continue;
+                Assert.True(BitConverter.SingleToUInt32Bits((float)half) == BitConverter.SingleToUInt32Bits(converted[i]), $"0x{bits[i]:X4}: {converted[i]} vs {(float)half}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(40)]
+    public void AnySpecial_finds_an_infinity_or_a_NaN_anywhere_and_nothing_in_finite_values(int at)
+    {
+        var values = Enumerable.Range(0, 41).Select(i => (Half)(i * 1.5f - 30)).ToArray();
+        values[3] = Half.MaxValue;
+        values[5] = Half.MinValue;
+        values[7] = BitConverter.UInt16BitsToHalf(0x8001);   // the smallest negative subnormal
+        if (at == 3 || at == 5 || at == 7) return;
+        Assert.False(HalfConversion.AnySpecial(values));
+        foreach (var special in new[] { Half.PositiveInfinity, Half.NegativeInfinity, Half.NaN, BitConverter.UInt16BitsToHalf(0x7C01) })
+        {
+            var copy = values.ToArray();
+            copy[at] = special;
+            Assert.True(HalfConversion.AnySpecial(copy), $"{special} at {at}");
+        }
+    }
+
+    [Fact]
+    public void The_cache_stays_all_finite_until_a_value_overflows_to_infinity()
+    {
+        var config = SagePtq.Runtime.Checkpoints.ModelConfig.Load(Path.Combine(TestAssets.EmbeddedModel, "config.json"));
+        using var cache = new HalfKeyValueCache(config, 4);
+        var keys = Enumerable.Range(0, config.KeyValueDim).Select(i => (float)Math.Sin(i) * 60000).ToArray();
+        var values = Enumerable.Range(0, config.KeyValueDim).Select(i => (float)Math.Cos(i)).ToArray();
+        cache.Store(0, 0, keys, values);
+        cache.Store(1, 1, keys, values);
+        Assert.True(cache.AllFinite);
+        values[^1] = 1e6f;   // beyond the largest half: stored as +∞
+        cache.Store(0, 2, keys, values);
+        Assert.False(cache.AllFinite);
+        values[^1] = 0;
+        cache.Store(0, 3, keys, values);
+        Assert.False(cache.AllFinite);   // it stays false: older positions may still hold the infinity
     }
 }
