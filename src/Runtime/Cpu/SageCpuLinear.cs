@@ -304,6 +304,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             fixed (float* rowScale = _rowScale)
             fixed (float* salientScale = _salientScale)
             fixed (float* salientOffset = _salientOffsetSum)
+            fixed (float* blockSumTotal = _blockSumTotal)
+            fixed (float* rowOffset = _rowOffset)
+            fixed (float* unsalientSum = _unsalientSum)
             {
                 for (int r0 = rowStart; r0 < rowEnd; r0 += 4)
                 {
@@ -335,11 +338,21 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                             SignDot.Dot4(_path, stage, stage + 32, stage + 64, stage + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
                             for (int k = 0; k < 4; k++) dot[k] += tail[k];
                         }
-                        float total = _blockSumTotal[t];
+                        float total = blockSumTotal[t];
                         float* y = outBase + (nint)t * rows + r0;
-                        for (int k = 0; k < n; k++) y[k] = rowScale[r0 + k] * (2 * dot[k] - total);
-                        if (_rowOffset is not null)
-                            for (int k = 0; k < n; k++) y[k] += _rowOffset[r0 + k] * _unsalientSum[t];
+                        if (n == 4)
+                        {
+                            // The full tile in one vector: per lane the same operations, unfused, as the loops below.
+                            var value = Vector128.Load(rowScale + r0) * (Vector128.Create(2f) * Vector128.Load(dot) - Vector128.Create(total));
+                            if (rowOffset != null) value += Vector128.Load(rowOffset + r0) * Vector128.Create(unsalientSum[t]);
+                            value.Store(y);
+                        }
+                        else
+                        {
+                            for (int k = 0; k < n; k++) y[k] = rowScale[r0 + k] * (2 * dot[k] - total);
+                            if (rowOffset != null)
+                                for (int k = 0; k < n; k++) y[k] += rowOffset[r0 + k] * unsalientSum[t];
+                        }
                     }
                     if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput, salientScale, salientOffset);
                 }
