@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Runtime.Cpu;
@@ -30,7 +31,10 @@ internal static class FastHadamard
         for (int blockStart = 0; blockStart < row.Length; blockStart += b)
         {
             ref float block = ref Unsafe.Add(ref start, blockStart);
-            for (int g = 0; g < b; g += 8) Eight(ref Unsafe.Add(ref block, g));
+            if (Avx.IsSupported)
+                for (int g = 0; g < b; g += 8) EightInRegisters(ref Unsafe.Add(ref block, g));
+            else
+                for (int g = 0; g < b; g += 8) Eight(ref Unsafe.Add(ref block, g));
             for (int h = 8; h < b; h <<= 1)
                 for (int i = 0; i < b; i += h << 1)
                     for (int j = i; j < i + h; j += 8)
@@ -44,9 +48,26 @@ internal static class FastHadamard
         TensorPrimitives.Multiply(row, norm, row);
     }
 
-    /// <summary>The stages h = 1, 2, 4 of eight consecutive values, in registers.</summary>
+    /// <summary>
+    /// <see cref="Eight"/> in one AVX vector: each stage swaps partners within the vector (pairs, then pairs of
+    /// pairs, then halves), adds and subtracts, and blends, keeping every lane's sum or difference with the
+    /// scalar operand order (lower partner first) so the bits match.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Eight(ref float v)
+    internal static void EightInRegisters(ref float v)
+    {
+        var a = Vector256.LoadUnsafe(ref v);
+        var swapped = Avx.Permute(a, 0b10_11_00_01);                  // a1 a0 a3 a2 …
+        var b = Avx.Blend(a + swapped, swapped - a, 0b1010_1010);     // even lanes a_even + a_odd, odd lanes a_even − a_odd
+        swapped = Avx.Permute(b, 0b01_00_11_10);                      // b2 b3 b0 b1 …
+        var c = Avx.Blend(b + swapped, swapped - b, 0b1100_1100);
+        swapped = Avx.Permute2x128(c, c, 0x01);                       // c4..c7 c0..c3
+        Avx.Blend(c + swapped, swapped - c, 0b1111_0000).StoreUnsafe(ref v);
+    }
+
+    /// <summary>The stages h = 1, 2, 4 of eight consecutive values, in scalar registers (the oracle of <see cref="EightInRegisters"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Eight(ref float v)
     {
         float a0 = v, a1 = Unsafe.Add(ref v, 1), a2 = Unsafe.Add(ref v, 2), a3 = Unsafe.Add(ref v, 3);
         float a4 = Unsafe.Add(ref v, 4), a5 = Unsafe.Add(ref v, 5), a6 = Unsafe.Add(ref v, 6), a7 = Unsafe.Add(ref v, 7);

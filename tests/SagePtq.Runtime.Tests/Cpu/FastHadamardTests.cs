@@ -23,4 +23,23 @@ public sealed class FastHadamardTests
         FastHadamard.Forward(x, signs);
         Assert.Equal(expected, x);
     }
+
+    [Fact]
+    public void The_vector_first_stages_give_the_scalar_stages_bits()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx.IsSupported) return;   // the vector stages run only with AVX
+        var random = new Random(5);
+        float[] special = [0f, -0f, float.Epsilon, -float.Epsilon, float.MaxValue, -float.MaxValue, 1e-39f, 3f, -3f, float.PositiveInfinity];
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            var values = new float[8];
+            for (int i = 0; i < 8; i++)
+                values[i] = random.Next(4) == 0 ? special[random.Next(special.Length)] : (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-5, 6)));
+            var expected = values.ToArray();
+            FastHadamard.Eight(ref expected[0]);
+            FastHadamard.EightInRegisters(ref values[0]);
+            for (int i = 0; i < 8; i++)
+                Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(values[i]), $"trial {trial}, lane {i}: {values[i]} vs {expected[i]}");
+        }
+    }
 }
