@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SagePtq.Runtime.Cpu;
 using SagePtq.Runtime.Packing.Layouts;
 
@@ -7,7 +8,13 @@ public sealed class FastHadamardTests
 {
     [Theory]
     [InlineData(8)]
+    [InlineData(16)]
+    [InlineData(24)]
+    [InlineData(32)]
+    [InlineData(64)]
     [InlineData(100)]
+    [InlineData(512)]
+    [InlineData(1024)]
     [InlineData(256)]
     [InlineData(704)]
     [InlineData(1408)]
@@ -37,9 +44,30 @@ public sealed class FastHadamardTests
                 values[i] = random.Next(4) == 0 ? special[random.Next(special.Length)] : (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-5, 6)));
             var expected = values.ToArray();
             FastHadamard.Eight(ref expected[0]);
-            FastHadamard.EightInRegisters(ref values[0]);
+            FastHadamard.EightInRegisters(Vector256.Create(values)).CopyTo(values);
             for (int i = 0; i < 8; i++)
                 Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(values[i]), $"trial {trial}, lane {i}: {values[i]} vs {expected[i]}");
         }
+    }
+
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    [InlineData(48)]
+    [InlineData(128)]
+    [InlineData(256)]
+    [InlineData(1408)]
+    public void ForwardEqualsTheReferenceInEveryBit(int cols)
+    {
+        // Signed zeros, subnormals and huge values among ordinary ones: every output's bits, sign of zero included.
+        var random = new Random(cols + 1);
+        float[] special = [0f, -0f, 1e-42f, -1e-42f, 3e37f, -3e37f];
+        var signs = RandomizedHadamard.Signs(cols, (ulong)cols * 31);
+        var x = Enumerable.Range(0, cols).Select(i => i % 5 == 0 ? special[random.Next(special.Length)] : (float)((random.NextDouble() - 0.5) * 10)).ToArray();
+        var expected = x.ToArray();
+        RandomizedHadamard.Forward(expected, signs);
+        FastHadamard.Forward(x, signs);
+        for (int i = 0; i < cols; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(x[i]), $"entry {i}: {x[i]} vs {expected[i]}");
     }
 }
