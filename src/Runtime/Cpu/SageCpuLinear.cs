@@ -252,13 +252,21 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// of n weights sits at byte u mod B, bit u / B of its B sign bytes, so its code goes to 32·(u / B) + u mod B;
     /// every other position of the 256 is 0, which makes the unused sign bits irrelevant.
     /// </summary>
-    private void SpreadTail(sbyte* tail)
+    private void SpreadTail(sbyte* tail) => SpreadTail(tail, _tailWeights);
+
+    /// <summary>
+    /// <see cref="SpreadTail(sbyte*)"/> for a block of <paramref name="weights"/> (1..255) codes: plane p holds
+    /// weights p·B .. p·B + B − 1 (B = ⌈n / 8⌉ bytes), so each plane is one run of consecutive codes copied to
+    /// offset 32·p, with no division per code.
+    /// </summary>
+    internal static void SpreadTail(sbyte* tail, int weights)
     {
-        int n = _tailWeights, width = _tailBytes;
+        int width = (weights + 7) / 8;
         sbyte* codes = stackalloc sbyte[Block];
-        Unsafe.CopyBlockUnaligned(codes, tail, (uint)n);
+        Unsafe.CopyBlockUnaligned(codes, tail, (uint)weights);
         Unsafe.InitBlockUnaligned(tail, 0, Block);
-        for (int u = 0; u < n; u++) tail[32 * (u / width) + u % width] = codes[u];
+        for (int plane = 0, first = 0; first < weights; plane++, first += width)
+            Unsafe.CopyBlockUnaligned(tail + SignDot.BlockBytes * plane, codes + first, (uint)Math.Min(width, weights - first));
     }
 
     /// <summary>
