@@ -213,7 +213,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         }
         // Only the last position's logits are wanted: one row through the LM head.
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Normed.AsSpan((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [b.Logits]);
+        _state.Products.Run(_state.Pool, b.Normed.AsMemory((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [b.Logits]);
         b.Logits.AsSpan(0, Config.VocabSize).CopyTo(_nextLogits);
         return _nextLogits;
     }
@@ -229,7 +229,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             int n = Math.Min(_batch, tokens.Length - first);
             RunDecoder(tokens.Slice(first, n), startPosition + first);
             var b = _state.Buffers;
-            _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, n * Config.HiddenSize), n, [_lmHead], [b.Logits]);
+            _state.Products.Run(_state.Pool, b.Normed.AsMemory(0, n * Config.HiddenSize), n, [_lmHead], [b.Logits]);
             b.Logits.AsSpan(0, n * vocab).CopyTo(logits.Slice(first * vocab, n * vocab));
         }
     }
