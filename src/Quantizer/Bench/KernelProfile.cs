@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using SagePtq.Runtime.Compiled;
 using SagePtq.Runtime.Cpu;
 
 namespace SagePtq.Quantizer.Bench;
@@ -20,6 +21,7 @@ internal static unsafe partial class KernelProfile
         try
         {
             o.WriteLine($"profile: {model.Threads} threads, sign path {SignDotPaths.Best}, median of {repeat}");
+            WarmUp(model, position);
             SignKernel(o, repeat);
             if (Environment.GetEnvironmentVariable("SAGEPTQ_PROFILE_SWEEP") == "1")
             {
@@ -31,7 +33,8 @@ internal static unsafe partial class KernelProfile
             var empty = new NoWork();
             double barrier = Median(repeat * 100, () => pool.For(model.Threads * 4, 1, empty));
             o.WriteLine($"  empty pool loop             {barrier * 1e6,9:F2} µs");
-            double token = Median(repeat, () => model.Forward(model.Config.BosTokenId, position));
+            DecodeSteps(model, position, repeat, o);
+            double token = Median(repeat * 20, () => model.Forward(model.Config.BosTokenId, position));
             long allocated = GC.GetAllocatedBytesForCurrentThread();
             model.Forward(model.Config.BosTokenId, position);
             allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
@@ -42,6 +45,57 @@ internal static unsafe partial class KernelProfile
         {
             pool.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Decodes for a while before anything is timed: tiered compilation swaps in the optimized code of the hot
+    /// methods only after they have run many times, and a profile of the first, quick code misleads (it made
+    /// Prepare look ten times dearer than it is).
+    /// </summary>
+    private static void WarmUp(CpuModel model, int position)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < WarmUpSeconds) model.Forward(model.Config.BosTokenId, position);
+    }
+
+    private const double WarmUpSeconds = 2;
+
+    /// <summary>
+    /// One decode token split into its steps, each timed on its own over every layer (the median of the
+    /// layers' times, summed over layers), then what the token costs beyond its layers (embedding, final norm,
+    /// LM head, logits copy).
+    /// </summary>
+    private static void DecodeSteps(CpuModel model, int position, int repeat, TextWriter o)
+    {
+        model.Forward(model.Config.BosTokenId, position);
+        int layers = model.Config.NumLayers;
+        (string Name, Action<CpuLayerStep, LayerPlan> Run)[] steps =
+        [
+            ("attention norm", (s, p) => s.AttentionNorm()),
+            ("q, k, v", (s, p) => s.QueryKeyValue(p.Query, p.Key, p.Value)),
+            ("rotary and cache", (s, p) => s.RotaryAndCache()),
+            ("attention", (s, p) => s.Attention()),
+            ("o and residual", (s, p) => s.OutputAndResidual(p.Output)),
+            ("mlp norm", (s, p) => s.MlpNorm()),
+            ("gate, up", (s, p) => s.GateUp(p.Gate, p.Up)),
+            ("swiglu", (s, p) => s.SwiGlu()),
+            ("down and residual", (s, p) => s.DownAndResidual(p.Down)),
+        ];
+        double layersTotal = 0;
+        var line = new System.Text.StringBuilder("  decode token by step (µs per token, all layers):");
+        foreach (var (name, run) in steps)
+        {
+            double perToken = PerLayer(Enumerable.Range(0, layers).ToArray(), repeat * 20, layer =>
+            {
+                var (step, plan) = model.StepForBenchmark(layer, position);
+                run(step, plan);
+            }) * layers;
+            layersTotal += perToken;
+            line.Append($" {name} {perToken * 1e6:F1};");
+        }
+        o.WriteLine(line.ToString());
+        double token = Median(repeat * 20, () => model.Forward(model.Config.BosTokenId, position));
+        o.WriteLine($"  decode token {token * 1e6:F1} µs = layers' steps {layersTotal * 1e6:F1} µs + the rest (embedding, final norm, LM head, logits) {(token - layersTotal) * 1e6:F1} µs");
     }
 
     /// <summary>Dot4 alone, one thread: 4 rows of 16 blocks (2 KB, in L1), and 4 tiles of 4 rows × 448 blocks (224 KB, in L2).</summary>

@@ -66,7 +66,7 @@ public sealed class CpuLayerStep
         Check(key, _weights.Plan.Key);
         Check(value, _weights.Plan.Value);
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, Tokens * _state.Config.HiddenSize), Tokens,
+        _state.Products.Run(_state.Pool, b.Normed.AsMemory(0, Tokens * _state.Config.HiddenSize), Tokens,
             [_weights.Query, _weights.Key, _weights.Value], [b.Query, b.Key, b.Value]);
     }
 
@@ -95,7 +95,7 @@ public sealed class CpuLayerStep
     {
         Check(output, _weights.Plan.Output);
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Attended.AsSpan(0, Tokens * _state.Config.QueryDim), Tokens, [_weights.Output], [b.Residual]);
+        _state.Products.Run(_state.Pool, b.Attended.AsMemory(0, Tokens * _state.Config.QueryDim), Tokens, [_weights.Output], [b.Residual]);
         AddResidual();
     }
 
@@ -108,7 +108,7 @@ public sealed class CpuLayerStep
         Check(gate, _weights.Plan.Gate);
         Check(up, _weights.Plan.Up);
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, Tokens * _state.Config.HiddenSize), Tokens,
+        _state.Products.Run(_state.Pool, b.Normed.AsMemory(0, Tokens * _state.Config.HiddenSize), Tokens,
             [_weights.Gate, _weights.Up], [b.Gate, b.Up]);
     }
 
@@ -125,7 +125,7 @@ public sealed class CpuLayerStep
     {
         Check(down, _weights.Plan.Down);
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Gate.AsSpan(0, Tokens * _state.Config.IntermediateSize), Tokens, [_weights.Down], [b.Residual]);
+        _state.Products.Run(_state.Pool, b.Gate.AsMemory(0, Tokens * _state.Config.IntermediateSize), Tokens, [_weights.Down], [b.Residual]);
         AddResidual();
     }
 

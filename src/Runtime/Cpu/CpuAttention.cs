@@ -29,7 +29,8 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
     {
         int d = config.HeadDim, queryDim = config.QueryDim;
         var scores = ArrayPool<float>.Shared.Rent(_start + _tokens);
-        fixed (float* queries = _query, outputs = _output)
+        bool finite = cache.AllFinite;
+        fixed (float* queries = _query, outputs = _output, p = scores)
         {
             for (int item = startItem; item < endItem; item++)
             {
@@ -40,11 +41,9 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
                 float* output = outputs + t * queryDim + head * d;
                 fixed (Half* keys = cache.Keys(_layer, kvHead, visible), values = cache.Values(_layer, kvHead, visible))
                 {
-                    var p = scores.AsSpan(0, visible);
-                    for (int i = 0; i < visible; i++) p[i] = HalfConversion.Dot(q, keys + i * d, d);
-                    Softmax(p, _scale);
-                    new Span<float>(output, d).Clear();
-                    for (int i = 0; i < visible; i++) HalfConversion.MultiplyAdd(values + i * d, p[i], output, d);
+                    HalfConversion.DotRows(q, keys, d, visible, p, finite);
+                    Softmax(new Span<float>(p, visible), _scale);
+                    HalfConversion.WeightedRows(values, p, visible, d, output, finite);
                 }
             }
         }

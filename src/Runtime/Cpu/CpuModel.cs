@@ -179,6 +179,21 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         CachedPositions = positions;
     }
 
+    /// <summary>
+    /// Profiling only: the layer step, begun on decoder layer <paramref name="layer"/> for one token at
+    /// <paramref name="position"/> (which must be cached), with that layer's plan, so that each step of a decode
+    /// token can be timed on its own. The buffers hold whatever the last forward pass left in them.
+    /// </summary>
+    internal (CpuLayerStep Step, LayerPlan Plan) StepForBenchmark(int layer, int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(layer, _state.Layers.Length);
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(position, CachedPositions);
+        _step.Begin(layer, position, 1);
+        return (_step, _state.Layers[layer].Plan);
+    }
+
     public ReadOnlySpan<float> Forward(int token, int position)
     {
         Span<int> one = [token];
@@ -198,7 +213,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
         }
         // Only the last position's logits are wanted: one row through the LM head.
         var b = _state.Buffers;
-        _state.Products.Run(_state.Pool, b.Normed.AsSpan((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [b.Logits]);
+        _state.Products.Run(_state.Pool, b.Normed.AsMemory((last - 1) * Config.HiddenSize, Config.HiddenSize), 1, [_lmHead], [b.Logits]);
         b.Logits.AsSpan(0, Config.VocabSize).CopyTo(_nextLogits);
         return _nextLogits;
     }
@@ -214,7 +229,7 @@ public sealed class CpuModel : ICausalLanguageModel, IDisposable
             int n = Math.Min(_batch, tokens.Length - first);
             RunDecoder(tokens.Slice(first, n), startPosition + first);
             var b = _state.Buffers;
-            _state.Products.Run(_state.Pool, b.Normed.AsSpan(0, n * Config.HiddenSize), n, [_lmHead], [b.Logits]);
+            _state.Products.Run(_state.Pool, b.Normed.AsMemory(0, n * Config.HiddenSize), n, [_lmHead], [b.Logits]);
             b.Logits.AsSpan(0, n * vocab).CopyTo(logits.Slice(first * vocab, n * vocab));
         }
     }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -58,16 +59,177 @@ internal static unsafe class HalfConversion
         for (; i < length; i++) y[i] += a * (float)h[i];
     }
 
-    /// <summary>Eight FP16 values at <paramref name="halves"/> as FP32 (AVX2 only).</summary>
+    /// <summary>
+    /// result[i] = <see cref="Dot"/>(x, rows + i·length, length) for i &lt; <paramref name="count"/> (attention
+    /// scores against consecutive cached keys), with the same operations row by row: four rows run side by side
+    /// so that their accumulation chains overlap and each input vector is loaded once for all four.
+    /// </summary>
+    /// <param name="allFinite">
+    /// Whether every value of the rows is finite (no infinity or NaN, which the cache knows from what it stored):
+    /// the conversion can then skip its special-value handling, half its instructions, with the same results.
+    /// </param>
+    public static void DotRows(float* x, Half* rows, int length, int count, float* result, bool allFinite = false)
+    {
+        if (allFinite) DotRows<FiniteHalves>(x, rows, length, count, result);
+        else DotRows<AnyHalves>(x, rows, length, count, result);
+    }
+
+    private static void DotRows<TWiden>(float* x, Half* rows, int length, int count, float* result) where TWiden : struct, IWiden
+    {
+        int i = 0;
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            int full = length & ~7;
+            for (; i + 4 <= count; i += 4)
+            {
+                ushort* r0 = (ushort*)rows + (nint)i * length, r1 = r0 + length, r2 = r1 + length, r3 = r2 + length;
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int j = 0; j < full; j += 8)
+                {
+                    var v = Avx.LoadVector256(x + j);
+                    a0 = Fma.MultiplyAdd(v, TWiden.Convert(r0 + j), a0);
+                    a1 = Fma.MultiplyAdd(v, TWiden.Convert(r1 + j), a1);
+                    a2 = Fma.MultiplyAdd(v, TWiden.Convert(r2 + j), a2);
+                    a3 = Fma.MultiplyAdd(v, TWiden.Convert(r3 + j), a3);
+                }
+                float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
+                for (int j = full; j < length; j++)
+                {
+                    s0 += x[j] * (float)((Half*)r0)[j];
+                    s1 += x[j] * (float)((Half*)r1)[j];
+                    s2 += x[j] * (float)((Half*)r2)[j];
+                    s3 += x[j] * (float)((Half*)r3)[j];
+                }
+                (result[i], result[i + 1], result[i + 2], result[i + 3]) = (s0, s1, s2, s3);
+            }
+        }
+        for (; i < count; i++) result[i] = Dot(x, rows + (nint)i * length, length);
+    }
+
+    /// <summary>
+    /// y[j] = Σ_i weights[i]·rows[i·length + j] over i &lt; <paramref name="count"/> in ascending order (attention's
+    /// weighted sum of cached values): the same values as clearing <paramref name="y"/> and calling
+    /// <see cref="MultiplyAdd"/> once per row, since each output's chain of operations is unchanged; the outputs
+    /// stay in registers across the rows (64 at a time) instead of being loaded and stored for every row.
+    /// </summary>
+    /// <param name="allFinite">As for <see cref="DotRows(float*, Half*, int, int, float*, bool)"/>.</param>
+    public static void WeightedRows(Half* rows, float* weights, int count, int length, float* y, bool allFinite = false)
+    {
+        if (allFinite) WeightedRows<FiniteHalves>(rows, weights, count, length, y);
+        else WeightedRows<AnyHalves>(rows, weights, count, length, y);
+    }
+
+    private static void WeightedRows<TWiden>(Half* rows, float* weights, int count, int length, float* y) where TWiden : struct, IWiden
+    {
+        if (!(Avx2.IsSupported && Fma.IsSupported))
+        {
+            new Span<float>(y, length).Clear();
+            for (int i = 0; i < count; i++) MultiplyAdd(rows + (nint)i * length, weights[i], y, length);
+            return;
+        }
+        ushort* h = (ushort*)rows;
+        int j = 0;
+        for (; j + 64 <= length; j += 64)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            ushort* row = h + j;
+            for (int i = 0; i < count; i++, row += length)
+            {
+                var w = Vector256.Create(weights[i]);
+                a0 = Fma.MultiplyAdd(TWiden.Convert(row), w, a0);
+                a1 = Fma.MultiplyAdd(TWiden.Convert(row + 8), w, a1);
+                a2 = Fma.MultiplyAdd(TWiden.Convert(row + 16), w, a2);
+                a3 = Fma.MultiplyAdd(TWiden.Convert(row + 24), w, a3);
+                a4 = Fma.MultiplyAdd(TWiden.Convert(row + 32), w, a4);
+                a5 = Fma.MultiplyAdd(TWiden.Convert(row + 40), w, a5);
+                a6 = Fma.MultiplyAdd(TWiden.Convert(row + 48), w, a6);
+                a7 = Fma.MultiplyAdd(TWiden.Convert(row + 56), w, a7);
+            }
+            Avx.Store(y + j, a0);
+            Avx.Store(y + j + 8, a1);
+            Avx.Store(y + j + 16, a2);
+            Avx.Store(y + j + 24, a3);
+            Avx.Store(y + j + 32, a4);
+            Avx.Store(y + j + 40, a5);
+            Avx.Store(y + j + 48, a6);
+            Avx.Store(y + j + 56, a7);
+        }
+        for (; j + 8 <= length; j += 8)
+        {
+            var a = Vector256<float>.Zero;
+            ushort* row = h + j;
+            for (int i = 0; i < count; i++, row += length) a = Fma.MultiplyAdd(TWiden.Convert(row), Vector256.Create(weights[i]), a);
+            Avx.Store(y + j, a);
+        }
+        for (; j < length; j++)
+        {
+            float sum = 0;
+            for (int i = 0; i < count; i++) sum += weights[i] * (float)rows[(nint)i * length + j];
+            y[j] = sum;
+        }
+    }
+
+    /// <summary>
+    /// Eight FP16 values at <paramref name="halves"/> as FP32 (AVX2 only). Sign-extending the halves to 32 bits
+    /// and shifting by 13 puts the sign in bit 31 and exponent and mantissa in bits 27..13 (bits 28–30 hold
+    /// copies of the sign, masked off); multiplying by 2^112 rebiases the exponent, signed zeros and subnormals
+    /// included; infinities and NaNs (exponent all ones) instead get the float exponent all ones, payload kept.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ToSingle8(ushort* halves)
     {
-        var h = Avx2.ConvertToVector256Int32(halves).AsUInt32();
-        var magnitude = Avx2.ShiftLeftLogical(h & Vector256.Create(0x7FFFu), 13);
-        var finite = magnitude.AsSingle() * Vector256.Create(0x77800000u).AsSingle();   // rebias the exponent by 2^112
-        var special = (magnitude | Vector256.Create(0x7F800000u)).AsSingle();          // infinities and NaNs
-        var isSpecial = Avx2.CompareEqual(h & Vector256.Create(0x7C00u), Vector256.Create(0x7C00u)).AsSingle();
-        var value = Avx.BlendVariable(finite, special, isSpecial);
-        return (value.AsUInt32() | Avx2.ShiftLeftLogical(h & Vector256.Create(0x8000u), 16)).AsSingle();
+        var h = Avx2.ConvertToVector256Int32((short*)halves);
+        var bits = Avx2.ShiftLeftLogical(h, 13) & Vector256.Create(unchecked((int)0x8FFFE000));
+        var finite = bits.AsSingle() * Vector256.Create(0x77800000u).AsSingle();
+        var special = (bits | Vector256.Create(0x7F800000)).AsSingle();
+        var isSpecial = Avx2.CompareEqual(h & Vector256.Create(0x7C00), Vector256.Create(0x7C00)).AsSingle();
+        return Avx.BlendVariable(finite, special, isSpecial);
+    }
+
+    /// <summary>
+    /// <see cref="ToSingle8"/> for halves known to be finite: the sign-extend, shift, mask and rebiasing multiply
+    /// alone (zeros of both signs and subnormals included), without the infinity and NaN handling.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle8Finite(ushort* halves)
+    {
+        var bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)halves), 13) & Vector256.Create(unchecked((int)0x8FFFE000));
+        return bits.AsSingle() * Vector256.Create(0x77800000u).AsSingle();
+    }
+
+    /// <summary>Whether any of <paramref name="values"/> is an infinity or a NaN (exponent bits all ones).</summary>
+    public static bool AnySpecial(ReadOnlySpan<Half> values)
+    {
+        var bits = MemoryMarshal.Cast<Half, ushort>(values);
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var exponent = Vector256.Create((ushort)0x7C00);
+            var found = Vector256<ushort>.Zero;
+            for (; i <= bits.Length - 16; i += 16)
+                found |= Vector256.Equals(Vector256.Create(bits.Slice(i, 16)) & exponent, exponent);
+            if (found != Vector256<ushort>.Zero) return true;
+        }
+        for (; i < bits.Length; i++)
+            if ((bits[i] & 0x7C00) == 0x7C00) return true;
+        return false;
+    }
+
+    /// <summary>Eight halves to floats: the kernels above are compiled once per implementation.</summary>
+    private interface IWiden
+    {
+        static abstract Vector256<float> Convert(ushort* halves);
+    }
+
+    private readonly struct AnyHalves : IWiden
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Convert(ushort* halves) => ToSingle8(halves);
+    }
+
+    private readonly struct FiniteHalves : IWiden
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Convert(ushort* halves) => ToSingle8Finite(halves);
     }
 }

@@ -39,14 +39,23 @@ internal sealed unsafe class HalfKeyValueCache : IDisposable
     /// <summary>Head <paramref name="kvHead"/>'s values of positions 0..<paramref name="count"/>−1, [count × headDim].</summary>
     public Span<Half> Values(int layer, int kvHead, int count) => new(_data + layer * _layerStride + (_heads + kvHead) * _headStride, count * _headDim);
 
+    /// <summary>
+    /// False once an infinity or a NaN has been stored (it stays false): until then attention may convert the
+    /// cache with <see cref="HalfConversion.ToSingle8Finite"/>.
+    /// </summary>
+    public bool AllFinite { get; private set; } = true;
+
     /// <summary>Stores one position's keys and values (all heads, [kvDim] each) as FP16.</summary>
     public void Store(int layer, int position, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
     {
         int at = position * _headDim;
         for (int head = 0; head < _heads; head++)
         {
-            TensorPrimitives.ConvertToHalf(keys.Slice(head * _headDim, _headDim), Keys(layer, head, position + 1)[at..]);
-            TensorPrimitives.ConvertToHalf(values.Slice(head * _headDim, _headDim), Values(layer, head, position + 1)[at..]);
+            var storedKeys = Keys(layer, head, position + 1)[at..];
+            var storedValues = Values(layer, head, position + 1)[at..];
+            TensorPrimitives.ConvertToHalf(keys.Slice(head * _headDim, _headDim), storedKeys);
+            TensorPrimitives.ConvertToHalf(values.Slice(head * _headDim, _headDim), storedValues);
+            if (AllFinite && (HalfConversion.AnySpecial(storedKeys) || HalfConversion.AnySpecial(storedValues))) AllFinite = false;
         }
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Runtime.InteropServices;
 using SagePtq.Runtime.Packing;
@@ -251,13 +252,21 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// of n weights sits at byte u mod B, bit u / B of its B sign bytes, so its code goes to 32·(u / B) + u mod B;
     /// every other position of the 256 is 0, which makes the unused sign bits irrelevant.
     /// </summary>
-    private void SpreadTail(sbyte* tail)
+    private void SpreadTail(sbyte* tail) => SpreadTail(tail, _tailWeights);
+
+    /// <summary>
+    /// <see cref="SpreadTail(sbyte*)"/> for a block of <paramref name="weights"/> (1..255) codes: plane p holds
+    /// weights p·B .. p·B + B − 1 (B = ⌈n / 8⌉ bytes), so each plane is one run of consecutive codes copied to
+    /// offset 32·p, with no division per code.
+    /// </summary>
+    internal static void SpreadTail(sbyte* tail, int weights)
     {
-        int n = _tailWeights, width = _tailBytes;
+        int width = (weights + 7) / 8;
         sbyte* codes = stackalloc sbyte[Block];
-        Unsafe.CopyBlockUnaligned(codes, tail, (uint)n);
+        Unsafe.CopyBlockUnaligned(codes, tail, (uint)weights);
         Unsafe.InitBlockUnaligned(tail, 0, Block);
-        for (int u = 0; u < n; u++) tail[32 * (u / width) + u % width] = codes[u];
+        for (int plane = 0, first = 0; first < weights; plane++, first += width)
+            Unsafe.CopyBlockUnaligned(tail + SignDot.BlockBytes * plane, codes + first, (uint)Math.Min(width, weights - first));
     }
 
     /// <summary>
@@ -301,6 +310,11 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             fixed (float* salientInput = _salientInput)
             fixed (float* d = _d)
             fixed (float* rowScale = _rowScale)
+            fixed (float* salientScale = _salientScale)
+            fixed (float* salientOffset = _salientOffsetSum)
+            fixed (float* blockSumTotal = _blockSumTotal)
+            fixed (float* rowOffset = _rowOffset)
+            fixed (float* unsalientSum = _unsalientSum)
             {
                 for (int r0 = rowStart; r0 < rowEnd; r0 += 4)
                 {
@@ -332,13 +346,23 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                             SignDot.Dot4(_path, stage, stage + 32, stage + 64, stage + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
                             for (int k = 0; k < 4; k++) dot[k] += tail[k];
                         }
-                        float total = _blockSumTotal[t];
+                        float total = blockSumTotal[t];
                         float* y = outBase + (nint)t * rows + r0;
-                        for (int k = 0; k < n; k++) y[k] = rowScale[r0 + k] * (2 * dot[k] - total);
-                        if (_rowOffset is not null)
-                            for (int k = 0; k < n; k++) y[k] += _rowOffset[r0 + k] * _unsalientSum[t];
+                        if (n == 4)
+                        {
+                            // The full tile in one vector: per lane the same operations, unfused, as the loops below.
+                            var value = Vector128.Load(rowScale + r0) * (Vector128.Create(2f) * Vector128.Load(dot) - Vector128.Create(total));
+                            if (rowOffset != null) value += Vector128.Load(rowOffset + r0) * Vector128.Create(unsalientSum[t]);
+                            value.Store(y);
+                        }
+                        else
+                        {
+                            for (int k = 0; k < n; k++) y[k] = rowScale[r0 + k] * (2 * dot[k] - total);
+                            if (rowOffset != null)
+                                for (int k = 0; k < n; k++) y[k] += rowOffset[r0 + k] * unsalientSum[t];
+                        }
                     }
-                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput);
+                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput, salientScale, salientOffset);
                 }
             }
         }
@@ -353,24 +377,33 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// count start every row on a byte and are taken apart in registers; other widths are expanded to one byte
     /// each first (the tile's rows are consecutive in the code stream: one call).
     /// </summary>
-    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput)
+    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput,
+        float* salientScale, float* salientOffset)
     {
         int salient = _salientColumns.Length, rows = Rows;
-        bool nibbles = _salientBits == 4 && salient % 2 == 0;
+        bool nibbles = _salientBits == 4 && (salient & 1) == 0;
         if (!nibbles)
         {
             byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
             for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
         }
+        float* scale = salientScale + r0;
         for (int t = 0; t < tokens; t++)
         {
             float* x = salientInput + (nint)t * _salientStride;
-            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot);
+            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot, _codes + _codeBytes);
             else if (_salientBits == 8) SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
             else SalientCodes.Dot4Padded(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
             float* y = outBase + (nint)t * rows + r0;
-            float offset = _salientOffsetSum[t];
-            for (int k = 0; k < n; k++) y[k] += _salientScale![r0 + k] * (salientDot[k] - offset);
+            float offset = salientOffset[t];
+            if (n == 4)
+            {
+                // The common full tile in one vector: per lane the same subtract, multiply and add (not fused) as the loop below.
+                var sum = Vector128.Load(y) + Vector128.Load(scale) * (Vector128.Load(salientDot) - Vector128.Create(offset));
+                sum.Store(y);
+            }
+            else
+                for (int k = 0; k < n; k++) y[k] += scale[k] * (salientDot[k] - offset);
         }
     }
 

@@ -291,3 +291,25 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
         return (y, magnitude);
     }
 }
+
+public sealed class SageTailSpreadTests
+{
+    /// <summary>Every short block length: the plane-by-plane copy puts each code where the one-code-at-a-time definition does.</summary>
+    [Fact]
+    public unsafe void SpreadTail_matches_the_per_code_definition_for_every_short_block()
+    {
+        var random = new Random(3);
+        var block = new sbyte[SignDot.BlockWeights];
+        var expected = new sbyte[SignDot.BlockWeights];
+        for (int n = 1; n < SignDot.BlockWeights; n++)
+        {
+            for (int i = 0; i < block.Length; i++) block[i] = (sbyte)random.Next(-127, 128);
+            // The definition: weight u of n sits at byte u mod B, bit u / B of the B = ⌈n / 8⌉ sign bytes, so its code goes to 32·(u / B) + u mod B.
+            int width = (n + 7) / 8;
+            Array.Clear(expected);
+            for (int u = 0; u < n; u++) expected[32 * (u / width) + u % width] = block[u];
+            fixed (sbyte* p = block) SageCpuLinear.SpreadTail(p, n);
+            Assert.Equal(expected, block);
+        }
+    }
+}

@@ -108,3 +108,32 @@ public sealed unsafe class SalientCodesTests
         Assert.Equal(96, SalientCodes.PaddedCount(92));
     }
 }
+
+public sealed class SalientNibbleWordReadTests
+{
+    /// <summary>Reading a row's last code bytes as one masked word (when the stream goes on) gives the bits of the byte-by-byte read.</summary>
+    [Fact]
+    public unsafe void A_readable_stream_end_changes_no_bit_of_the_nibble_dots()
+    {
+        var random = new Random(9);
+        foreach (int count in new[] { 2, 4, 6, 8, 10, 14, 26, 100 })
+            for (int rows = 1; rows <= 4; rows++)
+            {
+                int rowBytes = count / 2;
+                var stream = new byte[rows * rowBytes + 8];   // the rows, then more of the stream
+                random.NextBytes(stream);
+                var x = new float[SalientCodes.PaddedCount(count)];
+                for (int r = 0; r < count; r++) x[r] = (float)(random.NextDouble() - 0.5);
+                var exact = new float[4];
+                var word = new float[4];
+                fixed (byte* s = stream)
+                fixed (float* px = x, pe = exact, pw = word)
+                {
+                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pe);
+                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pw, s + stream.Length);
+                }
+                for (int k = 0; k < 4; k++)
+                    Assert.True(BitConverter.SingleToUInt32Bits(exact[k]) == BitConverter.SingleToUInt32Bits(word[k]), $"count {count} rows {rows} k {k}: {word[k]} vs {exact[k]}");
+            }
+    }
+}

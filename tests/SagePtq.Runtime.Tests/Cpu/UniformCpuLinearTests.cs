@@ -54,6 +54,26 @@ public sealed class UniformCpuLinearTests
             }
     }
 
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void PairedNibbleBlocksGiveTheBitsOfOneBlockAtATime(int rows, int cols, int bits, int groupSize, int reserved)
+    {
+        if (!(Avx2.IsSupported && Fma.IsSupported)) return;   // an AVX2 path; other machines never run it
+        groupSize = groupSize == 0 ? cols : groupSize;
+        var weights = CpuTestPack.RandomUniform(rows, cols, bits, groupSize, reserved, seed: rows * 1000 + cols + bits + 1);
+        using var pack = CpuTestPack.Write(new Dictionary<string, LinearPayload> { ["w"] = UniformLayout.Encode(weights) });
+        const int tokens = 2;
+        var x = CpuTestPack.RandomInput(tokens, cols, seed: cols + 1);
+        using var linear = UniformCpuLinear.Create(pack.Pack, "w", tokens);
+        linear.Prepare(x, tokens);
+        var paired = new float[tokens * rows];
+        var single = new float[tokens * rows];
+        linear.MultiplyWith(avx2: true, paired, 0, rows);
+        linear.MultiplyWith(avx2: true, single, 0, rows, pairedNibbles: false);
+        for (int i = 0; i < paired.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(single[i]) == BitConverter.SingleToUInt32Bits(paired[i]), $"output {i}: {paired[i]} vs {single[i]}");
+    }
+
     /// <summary>
     /// The error bound of int8 activations. Each block b of 32 inputs is stored as d_b·q with
     /// d_b = max_b|x| / 127 and q = round(x / d_b), |q| ≤ 127, so no value is clipped and
