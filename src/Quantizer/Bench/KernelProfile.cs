@@ -98,37 +98,55 @@ internal static unsafe partial class KernelProfile
         o.WriteLine($"  decode token {token * 1e6:F1} µs = layers' steps {layersTotal * 1e6:F1} µs + the rest (embedding, final norm, LM head, logits) {(token - layersTotal) * 1e6:F1} µs");
     }
 
-    /// <summary>Dot4 alone, one thread: 4 rows of 16 blocks (2 KB, in L1), and 4 tiles of 4 rows × 448 blocks (224 KB, in L2).</summary>
+    /// <summary>
+    /// The sign kernels alone, one thread, side by side on the same 16 rows: the plane kernel (<see cref="SignDot"/>,
+    /// rows one after another) and the table kernel (<see cref="SignLut"/>, the rows tiled, its tables built once per
+    /// token and not timed here), at 4,096 columns (8 KB of signs, 32 KB of tables) and 11,008 (22 KB, 86 KB).
+    /// </summary>
     private static void SignKernel(TextWriter o, int repeat)
     {
-        foreach (int blocks in new[] { 16, 448 })
+        foreach (int blocks in new[] { 4, 16, 43 })
         {
-            int rowBytes = blocks * SignDot.BlockBytes;
-            int tiles = blocks == 16 ? 1 : 4;
-            byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)(tiles * 4 * rowBytes), 64);
+            int rowBytes = blocks * SignDot.BlockBytes, bytes = SignLut.TileRows * rowBytes;
+            byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            byte* tables = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * SignLut.TableBytes), 64);
             sbyte* q = (sbyte*)NativeMemory.AlignedAlloc((nuint)(blocks * SignDot.BlockWeights), 64);
             float* d = (float*)NativeMemory.AlignedAlloc((nuint)(blocks * 4), 64);
-            float* result = (float*)NativeMemory.AlignedAlloc(16, 64);
+            float* result = (float*)NativeMemory.AlignedAlloc(16 * 4, 64);
             var random = new Random(1);
-            for (int i = 0; i < tiles * 4 * rowBytes; i++) signs[i] = (byte)random.Next();
+            for (int i = 0; i < bytes; i++) signs[i] = (byte)random.Next();
             for (int i = 0; i < blocks * SignDot.BlockWeights; i++) q[i] = (sbyte)random.Next(-127, 128);
             for (int i = 0; i < blocks; i++) d[i] = 0.01f;
-            int calls = Math.Max(1, 4096 / blocks);
+            int calls = Math.Max(1, 2048 / blocks);
             var path = SignDotPaths.Best;
-            double seconds = Median(repeat * 10, () =>
+            double plane = Median(repeat * 10, () =>
             {
                 for (int c = 0; c < calls; c++)
-                {
-                    byte* s = signs + (c % tiles) * 4 * rowBytes;
-                    SignDot.Dot4(path, s, s + rowBytes, s + 2 * rowBytes, s + 3 * rowBytes, q, d, blocks, result);
-                }
+                    for (int r = 0; r < SignLut.TileRows; r += 4)
+                    {
+                        byte* s = signs + r * rowBytes;
+                        SignDot.Dot4(path, s, s + rowBytes, s + 2 * rowBytes, s + 3 * rowBytes, q, d, blocks, result);
+                    }
             });
-            double bytes = (double)calls * 4 * rowBytes;
-            o.WriteLine($"  sign kernel, {tiles * 4 * rowBytes / 1024,4} KB of signs, 1 thread  {bytes / seconds / 1e9,6:F2} GB/s of signs ({seconds * 2.45e9 / (bytes * 8 / 32):F2} cycles per 32 weights·row at 2.45 GHz)");
+            string line = $"  sign kernel, {blocks * SignDot.BlockWeights} columns × 16 rows, 1 thread: planes {Rate(plane)}";
+            if (SignLut.IsSupported)
+            {
+                SignLut.BuildTables(q, blocks, tables);
+                double table = Median(repeat * 10, () =>
+                {
+                    for (int c = 0; c < calls; c++) SignLut.Dot16(signs, tables, d, blocks, result);
+                });
+                line += $", tables {Rate(table)}: {plane / table:F2}x";
+            }
+            o.WriteLine(line);
             NativeMemory.AlignedFree(signs);
+            NativeMemory.AlignedFree(tables);
             NativeMemory.AlignedFree(q);
             NativeMemory.AlignedFree(d);
             NativeMemory.AlignedFree(result);
+
+            string Rate(double seconds) =>
+                $"{(double)calls * bytes / seconds / 1e9:F2} GB/s of signs ({seconds * 2.45e9 / ((double)calls * bytes * 8 / 32):F2} cycles per 32 weights·row at 2.45 GHz)";
         }
     }
 

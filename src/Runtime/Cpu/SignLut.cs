@@ -1,0 +1,239 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SagePtq.Runtime.Cpu;
+
+/// <summary>
+/// The lookup-table sign kernel (research/runtime.md §2) for sign planes in the row-tiled order of
+/// <see cref="Packing.Layouts.SignPlanes"/>: it computes the same integer block sums as <see cref="SignDot"/>,
+/// Σ_{t &lt; 256} bit(r, b, t) · q[256·b + t], for 16 rows at a time, with about 2.3 times fewer vector operations.
+/// <para>
+/// Why a table: in a full block, the low nibble of sign byte i holds the signs of columns i, 32 + i, 64 + i,
+/// 96 + i (planes 0–3) and the high nibble those of columns 128 + i … 224 + i (planes 4–7). So the sum of q over
+/// the set bits of a nibble is entry <c>nibble</c> of a 16-entry table of the subset sums of those four
+/// activations. The tables depend on the input only, so they are built once per token (<see cref="BuildTables"/>);
+/// a tile stores sign byte i of 16 rows side by side, so one <c>vpshufb</c> looks up 16 rows (32 with the second
+/// lane, which holds sign byte 16 + i) where the plane kernel spends a shift, a mask, a multiply and an add on 32
+/// weights of 4 rows.
+/// </para>
+/// <para>
+/// Why exact: an entry is a sum of four int8 values, up to ±508, wider than the byte <c>vpshufb</c> returns. Each
+/// activation is split as q = 16·h + l with l = q AND 15 ∈ [0, 15] and h = q >> 4 ∈ [−8, 7] (arithmetic shift), and
+/// each nibble gets two tables, L = Σ l ∈ [0, 60] and H′ = 32 + Σ h ∈ [0, 60]. Four lookups summed in bytes stay
+/// ≤ 240; they are then added into 16-bit counters, even and odd rows apart (AND 0x00FF, shift right 8). Over a
+/// block's 64 lookups a row collects L ≤ 3,840 and H′ = 2,048 + Σ h ≤ 3,840, and
+/// Σ_{set bits} q = 16·H′ + L − 32,768, where 16·H′ + L ≤ 65,280 still fits the 16-bit lane.
+/// </para>
+/// </summary>
+/// <para>
+/// The kernels are compiled fully optimized at once (<see cref="MethodImplOptions.AggressiveOptimization"/>): each call
+/// loops long, so tiered compilation would otherwise run many of the first calls in its unoptimized code.
+/// </para>
+[SkipLocalsInit]
+internal static unsafe class SignLut
+{
+    /// <summary>Rows a tile holds side by side (<see cref="Packing.Layouts.SignPlanes"/>).</summary>
+    public const int TileRows = 16;
+
+    /// <summary>Sign bytes of one full block of one tile: 32 bytes × 16 rows.</summary>
+    public const int TileBlockBytes = TileRows * SignDot.BlockBytes;
+
+    /// <summary>
+    /// Table bytes per block and token: for each j of 0..15, 128 bytes at 128·j holding four 32-byte tables, in
+    /// this order: L of the low nibble, L of the high nibble, H′ of the low nibble, H′ of the high nibble. In each,
+    /// bytes 0–15 are the 16 entries for sign byte j and bytes 16–31 those for sign byte 16 + j: the lanes of the
+    /// tile load at 32·j.
+    /// </summary>
+    public const int TableBytes = 16 * 4 * 32;
+
+    /// <summary>The H′ tables' bias per lookup, and its total over a block's 64 lookups (64 · 32 · 16).</summary>
+    private const int HighBias = 32, BlockBias = 32768;
+
+    /// <summary>Whether this machine runs the table kernel (else callers untile and use <see cref="SignDot"/>).</summary>
+    public static bool IsSupported => Avx2.IsSupported;
+
+    /// <summary>Builds the tables of <paramref name="blocks"/> full blocks of <paramref name="q"/> (<see cref="TableBytes"/> each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BuildTables(sbyte* q, int blocks, byte* tables)
+    {
+        if (!Avx2.IsSupported) { BuildTablesReference(q, blocks, tables); return; }
+        var entries = stackalloc Vector256<byte>[16];
+        var nibble = Vector256.Create((byte)15);
+        for (int b = 0; b < blocks; b++, q += SignDot.BlockWeights, tables += TableBytes)
+        {
+            for (int half = 0; half < 2; half++)
+            {
+                // Column vectors: byte i of plane p is q[32·p + i]; the four planes of this nibble.
+                sbyte* planes = q + 128 * half;
+                var x0 = Avx.LoadVector256((byte*)planes);
+                var x1 = Avx.LoadVector256((byte*)planes + 32);
+                var x2 = Avx.LoadVector256((byte*)planes + 64);
+                var x3 = Avx.LoadVector256((byte*)planes + 96);
+
+                SubsetSums(entries, Vector256<byte>.Zero, x0 & nibble, x1 & nibble, x2 & nibble, x3 & nibble);
+                Transpose16(entries, tables + 32 * half, 128);
+
+                SubsetSums(entries, Vector256.Create((byte)HighBias), High(x0), High(x1), High(x2), High(x3));
+                Transpose16(entries, tables + 32 * (2 + half), 128);
+            }
+        }
+    }
+
+    /// <summary>q >> 4 as bytes, arithmetic: ((q >>> 4) XOR 8) − 8 on the low four bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> High(Vector256<byte> x) =>
+        Avx2.Subtract(Avx2.Xor(Avx2.And(Avx2.ShiftRightLogical(x.AsUInt16(), 4).AsByte(), Vector256.Create((byte)15)), Vector256.Create((byte)8)),
+            Vector256.Create((byte)8));
+
+    /// <summary>entries[m] = start + Σ_{k: bit k of m} x_k, byte-wise (the sums stay within a byte: no carries matter).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SubsetSums(Vector256<byte>* entries, Vector256<byte> start, Vector256<byte> x0, Vector256<byte> x1, Vector256<byte> x2, Vector256<byte> x3)
+    {
+        entries[0] = start;
+        entries[1] = start + x0;
+        entries[2] = start + x1;
+        entries[3] = entries[1] + x1;
+        for (int m = 4; m < 8; m++) entries[m] = entries[m - 4] + x2;
+        for (int m = 8; m < 16; m++) entries[m] = entries[m - 8] + x3;
+    }
+
+    /// <summary>
+    /// Transposes two 16×16 byte matrices at once, one per 128-bit lane: byte c of row r goes to byte r of row c.
+    /// Four rounds of byte interleaves, each pairing rows k and k + 8 (every round moves one bit of the row index
+    /// into the byte index). Writes row c to <paramref name="destination"/> + c·<paramref name="stride"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose16(Vector256<byte>* rows, byte* destination, nint stride)
+    {
+        var other = stackalloc Vector256<byte>[16];
+        Vector256<byte>* from = rows, to = other;
+        for (int round = 0; round < 4; round++)
+        {
+            for (int k = 0; k < 8; k++)
+            {
+                to[2 * k] = Avx2.UnpackLow(from[k], from[k + 8]);
+                to[2 * k + 1] = Avx2.UnpackHigh(from[k], from[k + 8]);
+            }
+            var swap = from;
+            from = to;
+            to = swap;
+        }
+        for (int c = 0; c < 16; c++) Avx.Store(destination + c * stride, from[c]);
+    }
+
+    /// <summary>The oracle of <see cref="BuildTables"/>: every entry summed one activation at a time.</summary>
+    public static void BuildTablesReference(sbyte* q, int blocks, byte* tables)
+    {
+        for (int b = 0; b < blocks; b++, q += SignDot.BlockWeights, tables += TableBytes)
+            for (int i = 0; i < 32; i++)
+                for (int half = 0; half < 2; half++)
+                    for (int m = 0; m < 16; m++)
+                    {
+                        int low = 0, high = HighBias;
+                        for (int k = 0; k < 4; k++)
+                        {
+                            if ((m >> k & 1) == 0) continue;
+                            int x = q[32 * (4 * half + k) + i];
+                            low += x & 15;
+                            high += x >> 4;
+                        }
+                        byte* table = tables + 128 * (i & 15) + 16 * (i >> 4) + m;
+                        table[32 * half] = (byte)low;
+                        table[32 * (2 + half)] = (byte)high;
+                    }
+    }
+
+    /// <summary>
+    /// The 16 rows of one tile against one token: result[r] = Σ_b d[b] · Σ_{t &lt; 256} bit(r, b, t) · q[256·b + t]
+    /// over <paramref name="blocks"/> full blocks, <paramref name="tile"/> at the tile's first block
+    /// (<see cref="TileBlockBytes"/> a block), <paramref name="tables"/> from <see cref="BuildTables"/>. AVX2 only.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot16(byte* tile, byte* tables, float* d, int blocks, float* result)
+    {
+        var bias = Vector256.Create(BlockBias);
+        Vector256<float> even = default, odd = default;
+        for (int b = 0; b < blocks; b++, tile += TileBlockBytes, tables += TableBytes)
+        {
+            // 16-bit counters of 16·H′ + L per row, even rows and odd rows apart, both lanes.
+            Vector256<short> evenRows = default, oddRows = default;
+            Pair(ref evenRows, ref oddRows, tile, tables, 0);
+            Pair(ref evenRows, ref oddRows, tile, tables, 2);
+            Pair(ref evenRows, ref oddRows, tile, tables, 4);
+            Pair(ref evenRows, ref oddRows, tile, tables, 6);
+            Pair(ref evenRows, ref oddRows, tile, tables, 8);
+            Pair(ref evenRows, ref oddRows, tile, tables, 10);
+            Pair(ref evenRows, ref oddRows, tile, tables, 12);
+            Pair(ref evenRows, ref oddRows, tile, tables, 14);
+            var scale = Vector256.Create(d[b]);
+            even = Accumulate(evenRows, bias, scale, even);
+            odd = Accumulate(oddRows, bias, scale, odd);
+        }
+        // even holds rows 0, 2, …, 14 and odd rows 1, 3, …, 15: interleave them back into row order.
+        var a = Avx.UnpackLow(even, odd);    // rows 0 1 2 3 | 8 9 10 11
+        var c = Avx.UnpackHigh(even, odd);   // rows 4 5 6 7 | 12 13 14 15
+        Avx.Store(result, Avx.Permute2x128(a, c, 0x20));
+        Avx.Store(result + 8, Avx.Permute2x128(a, c, 0x31));
+    }
+
+    /// <summary>
+    /// Sign bytes j and j + 1 (and 16 + j, 17 + j in the high lane) of the 16 rows: eight lookups, summed in bytes
+    /// (≤ 4 · 60 = 240 for L and for H′), then added to the counters by <c>vpmaddubsw</c> with weights (1, 0), (0, 1),
+    /// (16, 0), (0, 16): that picks the even or odd rows' bytes and multiplies H′ by 16 on the multiply pipes, leaving
+    /// the shuffle pipes to the lookups.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair(ref Vector256<short> evenRows, ref Vector256<short> oddRows, byte* tile, byte* tables, [ConstantExpected] int j)
+    {
+        var nibble = Vector256.Create((byte)15);
+        var v0 = Avx.LoadVector256(tile + 32 * j);
+        var v1 = Avx.LoadVector256(tile + 32 * j + 32);
+        var lo0 = v0 & nibble;
+        var hi0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & nibble;
+        var lo1 = v1 & nibble;
+        var hi1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & nibble;
+        byte* t0 = tables + 128 * j, t1 = t0 + 128;
+        var low = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + 32), hi0)),
+                           Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + 32), hi1)));
+        var high = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0 + 64), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + 96), hi0)),
+                            Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1 + 64), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + 96), hi1)));
+        var evenOne = Vector256.Create((ushort)0x0001).AsSByte();
+        var oddOne = Vector256.Create((ushort)0x0100).AsSByte();
+        var evenSixteen = Vector256.Create((ushort)0x0010).AsSByte();
+        var oddSixteen = Vector256.Create((ushort)0x1000).AsSByte();
+        evenRows = Avx2.Add(evenRows, Avx2.Add(Avx2.MultiplyAddAdjacent(low, evenOne), Avx2.MultiplyAddAdjacent(high, evenSixteen)));
+        oddRows = Avx2.Add(oddRows, Avx2.Add(Avx2.MultiplyAddAdjacent(low, oddOne), Avx2.MultiplyAddAdjacent(high, oddSixteen)));
+    }
+
+    /// <summary>f + d·(16·H′ + L − 32,768) for 8 rows: the two lanes' counters added, widened to int32, exact until the scaling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Accumulate(Vector256<short> counters, Vector256<int> bias, Vector256<float> scale, Vector256<float> f)
+    {
+        // Per lane ≤ 8 · (240 + 16 · 240) = 32,640; the two lanes (sign bytes j and 16 + j) together ≤ 65,280: unsigned.
+        var both = Sse2.Add(counters.GetLower(), counters.GetUpper()).AsUInt16();
+        var sums = Avx.ConvertToVector256Single(Avx2.Subtract(Avx2.ConvertToVector256Int32(both), bias));
+        return Fma.IsSupported ? Fma.MultiplyAdd(sums, scale, f) : Avx.Add(f, Avx.Multiply(sums, scale));
+    }
+
+    /// <summary>
+    /// Writes the 16 rows of one tile's full block back in plane order: row r's 32 bytes to
+    /// <paramref name="rows"/> + r·<paramref name="rowStride"/> (a transpose of 16 × 16 bytes per lane).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void UntileBlock(byte* tileBlock, byte* rows, nint rowStride)
+    {
+        if (Avx2.IsSupported)
+        {
+            var loaded = stackalloc Vector256<byte>[16];
+            for (int j = 0; j < 16; j++) loaded[j] = Avx.LoadVector256(tileBlock + 32 * j);
+            Transpose16(loaded, rows, rowStride);
+            return;
+        }
+        for (int j = 0; j < 16; j++)
+            for (int h = 0; h < 2; h++)
+                for (int r = 0; r < TileRows; r++)
+                    rows[r * rowStride + 16 * h + j] = tileBlock[32 * j + 16 * h + r];
+    }
+}

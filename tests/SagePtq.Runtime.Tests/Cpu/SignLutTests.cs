@@ -1,0 +1,131 @@
+using SagePtq.Runtime.Cpu;
+
+namespace SagePtq.Runtime.Tests.Cpu;
+
+public sealed unsafe class SignLutTests
+{
+    /// <summary>
+    /// One tile of 16 rows in the tiled order, written here from the layout's definition (byte 32·j + 16·h + r of a
+    /// block = plane-order byte 16·h + j of row r), independently of the pack code.
+    /// </summary>
+    private static byte[] TileOf(byte[] rows, int blocks)
+    {
+        var tile = new byte[rows.Length];
+        for (int b = 0; b < blocks; b++)
+            for (int r = 0; r < 16; r++)
+                for (int i = 0; i < 32; i++)
+                    tile[512 * b + 32 * (i & 15) + 16 * (i >> 4) + r] = rows[r * blocks * 32 + 32 * b + i];
+        return tile;
+    }
+
+    private static (byte[] Rows, sbyte[] Q) RandomProblem(int blocks, int seed)
+    {
+        var random = new Random(seed);
+        var rows = new byte[16 * blocks * 32];
+        var q = new sbyte[blocks * 256];
+        random.NextBytes(rows);
+        for (int i = 0; i < q.Length; i++) q[i] = (sbyte)random.Next(-128, 128);
+        return (rows, q);
+    }
+
+    [Avx2Fact]
+    public void FastTablesEqualTheReferenceTables()
+    {
+        const int blocks = 3;
+        var (_, q) = RandomProblem(blocks, 1);
+        q[0] = -128; q[1] = 127; q[200] = -1;
+        var fast = new byte[blocks * SignLut.TableBytes];
+        var reference = new byte[blocks * SignLut.TableBytes];
+        fixed (sbyte* pq = q)
+        fixed (byte* pf = fast, pr = reference)
+        {
+            SignLut.BuildTables(pq, blocks, pf);
+            SignLut.BuildTablesReference(pq, blocks, pr);
+        }
+        Assert.Equal(reference, fast);
+    }
+
+    [Avx2Theory]
+    [InlineData(1, 2)]
+    [InlineData(5, 3)]
+    [InlineData(16, 4)]
+    public void TileBlockSumsAreExact(int blocks, int seed)
+    {
+        var (rows, q) = RandomProblem(blocks, seed);
+        // Extremes: rows 3 and 4 all set against q = 127 and q = −128 in block 0 (the largest sums a block can have).
+        q.AsSpan(0, 256).Fill(blocks > 1 ? (sbyte)-128 : (sbyte)127);
+        rows.AsSpan(3 * blocks * 32, blocks * 32).Fill(0xFF);
+        rows.AsSpan(4 * blocks * 32, 32).Clear();
+        var tile = TileOf(rows, blocks);
+        var tables = new byte[blocks * SignLut.TableBytes];
+        var d = new float[blocks];
+        var result = new float[16];
+        fixed (byte* pt = tile, ptab = tables, prow = rows)
+        fixed (sbyte* pq = q)
+        fixed (float* pd = d, pr = result)
+        {
+            SignLut.BuildTables(pq, blocks, ptab);
+            // d = the b-th unit vector makes the float result block b's integer sum, exactly.
+            for (int b = 0; b < blocks; b++)
+            {
+                Array.Clear(d);
+                d[b] = 1;
+                SignLut.Dot16(pt, ptab, pd, blocks, pr);
+                for (int r = 0; r < 16; r++)
+                    Assert.Equal(SignDot.BlockDotReference(prow + r * blocks * 32 + 32 * b, pq + 256 * b), (int)result[r]);
+            }
+        }
+    }
+
+    [Avx2Fact]
+    public void ScaledSumsMatchThePlaneKernelWithinRounding()
+    {
+        const int blocks = 16;
+        var (rows, q) = RandomProblem(blocks, 7);
+        var random = new Random(8);
+        var d = new float[blocks];
+        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var tile = TileOf(rows, blocks);
+        var tables = new byte[blocks * SignLut.TableBytes];
+        var lut = new float[16];
+        var plane = new float[4];
+        fixed (byte* pt = tile, ptab = tables, prow = rows)
+        fixed (sbyte* pq = q)
+        fixed (float* pd = d, pl = lut, pp = plane)
+        {
+            SignLut.BuildTables(pq, blocks, ptab);
+            SignLut.Dot16(pt, ptab, pd, blocks, pl);
+            for (int r0 = 0; r0 < 16; r0 += 4)
+            {
+                byte* s = prow + r0 * blocks * 32;
+                SignDot.Dot4Reference(s, s + blocks * 32, s + 2 * blocks * 32, s + 3 * blocks * 32, pq, pd, blocks, pp);
+                for (int k = 0; k < 4; k++) Assert.Equal(plane[k], lut[r0 + k], 1e-3f);
+            }
+        }
+    }
+
+    [Fact]
+    public void UntilingRestoresThePlaneOrderRows()
+    {
+        const int blocks = 2;
+        var (rows, _) = RandomProblem(blocks, 9);
+        var tile = TileOf(rows, blocks);
+        var back = new byte[rows.Length];
+        fixed (byte* pt = tile, pb = back)
+            for (int b = 0; b < blocks; b++)
+                SignLut.UntileBlock(pt + 512 * b, pb + 32 * b, blocks * 32);
+        Assert.Equal(rows, back);
+    }
+}
+
+/// <summary>A test of the table kernel, which needs AVX2 (elsewhere tiled packs are untiled and run through <see cref="SignDot"/>).</summary>
+public sealed class Avx2FactAttribute : FactAttribute
+{
+    public Avx2FactAttribute() { if (!SignLut.IsSupported) Skip = "AVX2 is not available on this machine"; }
+}
+
+/// <summary>As <see cref="Avx2FactAttribute"/>, for theories.</summary>
+public sealed class Avx2TheoryAttribute : TheoryAttribute
+{
+    public Avx2TheoryAttribute() { if (!SignLut.IsSupported) Skip = "AVX2 is not available on this machine"; }
+}
