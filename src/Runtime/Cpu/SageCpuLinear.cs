@@ -440,8 +440,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         int cols = Cols;
         if (destination.Length < cols) throw new ArgumentException($"destination holds {destination.Length} values, a row has {cols}", nameof(destination));
         var w = destination[..cols];
-        // Plane-order bytes of the row, located in the stored section (row-tiled or not).
-        byte* signs = _storedSigns + (nint)row * _stride;
+        // The row's plane-order bytes in the stored section: consecutive, or found byte by byte in the tiles.
+        byte* signs = _tiledSigns ? null : _storedSigns + (nint)row * _stride;
         float rowScale = _rowScale[row], offset = _rowOffset?[row] ?? 0f;
         for (int j = 0; j < cols; j++)
         {
