@@ -51,12 +51,22 @@ internal static class LayerCudaEmitter
                 .Append("(const sageptq::LinearArgs args)\n");
             s.Append("{\n");
             s.Append("    sageptq::").Append(linear.Layout).Append("::gemv<").Append(Describe.Int(linear.Rows)).Append(", ").Append(Describe.Int(linear.Cols));
-            foreach (var p in linear.Parameters) s.Append(", ").Append(Describe.Int(p.Value));
+            foreach (var p in linear.Parameters) s.Append(", ").Append(Describe.Int(DeviceValue(linear, p)));
             s.Append(">(args);\n");
             s.Append("}\n");
         }
         return s.ToString();
     }
+
+    /// <summary>
+    /// Bit 4 of a sage linear's flags (SageFlags.TiledSigns in SagePtq.Runtime): the pack stores its signs row-tiled,
+    /// but the CUDA backend untiles them on upload, so the device kernels see plane-order rows and never the bit.
+    /// </summary>
+    private const long TiledSignsFlag = 16;
+
+    /// <summary>A layout parameter as the CUDA template takes it (<see cref="TiledSignsFlag"/> masked out of sage flags).</summary>
+    private static long DeviceValue(LinearSpec linear, LayoutParameter p) =>
+        linear.Layout == "sage" && p.Key == "flags" ? p.Value & ~TiledSignsFlag : p.Value;
 
     /// <summary>The file's text.</summary>
     public static string Emit(ModelSpec model, LayerSpec layer)

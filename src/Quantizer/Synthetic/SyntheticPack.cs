@@ -93,7 +93,7 @@ public static class SyntheticPack
     /// <summary>
     /// One random sage payload, section by section as <see cref="SageLayout.Encode"/> writes them. The sign
     /// planes are random bytes (random bits are random in any order) with the bits of salient columns and
-    /// row padding cleared, as the encoder leaves them.
+    /// row padding cleared, as the encoder leaves them, and stored row-tiled (<see cref="SageFlags.TiledSigns"/>).
     /// </summary>
     public static (LinearPayload Payload, LinearStats Stats) SageLinear(int rows, int cols, ulong seed, double bits)
     {
@@ -118,6 +118,9 @@ public static class SyntheticPack
             var row = signs.AsSpan(r * stride, stride);
             TensorPrimitives.BitwiseAnd(row, planeMask, row);
         }
+        // Stored row-tiled, as the quantizer writes sage linears (same bytes, reordered).
+        var tiledSigns = new byte[signs.Length];
+        SignPlanes.Tile(signs, tiledSigns, rows, cols);
 
         double[] levels = [0.6, 0.9, 1.2, 1.6];
         var groupScales = levels.Select(l => (Half)(l * (0.95 + 0.1 * random.NextDouble()))).ToArray();
@@ -133,7 +136,7 @@ public static class SyntheticPack
 
         var parameters = new Dictionary<string, int>
         {
-            ["flags"] = (int)SageFlags.None,
+            ["flags"] = (int)SageFlags.TiledSigns,
             ["scale_mode"] = 1,
             ["groups"] = Groups,
             ["salient_count"] = salientCount,
@@ -143,7 +146,7 @@ public static class SyntheticPack
         for (int k = 0; k < salientCount; k++) BinaryPrimitives.WriteUInt16LittleEndian(columnBytes.AsSpan(2 * k), salient[k]);
         var sections = new List<PayloadSection>
         {
-            new("signs", signs),
+            new("signs", tiledSigns),
             new("group_scales", HalfBytes(groupScales)),
             new("row_scales", HalfBytes(rowScales)),
             new("group_ids", groupIds),

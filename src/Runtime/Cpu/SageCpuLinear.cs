@@ -41,7 +41,13 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly SignDotPath _path;
     private readonly long _weightBytes;
 
-    // Sign planes, straight from the mapping.
+    // Sign planes. _storedSigns is the section in the mapping, in its stored order: row-tiled when _tiledSigns
+    // (SignPlanes.Tile), else plane-order rows. _signs is what Multiply reads, plane-order rows: the mapping
+    // itself when untiled; for a tiled section, for now, a native copy untiled at construction (_untiledCopy,
+    // freed in Dispose), until Multiply reads the tiles in place.
+    private readonly byte* _storedSigns;
+    private readonly bool _tiledSigns;
+    private byte* _untiledCopy;
     private readonly byte* _signs;
     private readonly int _stride;
     private readonly int _fullBlocks;
@@ -87,7 +93,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         int groups = Parameter(record, "groups");
         int salientCount = Parameter(record, "salient_count");
         _salientBits = Parameter(record, "salient_bits");
-        if (((int)flags & ~15) != 0) throw Bad($"unknown flags {(int)flags}");
+        if (((int)flags & ~SageLayout.KnownFlags) != 0) throw Bad($"unknown flags {(int)flags}");
         if ((flags & SageFlags.SalientPerWeight) != 0)
             throw new NotSupportedException($"linear {Name}: per-weight salient positions are not supported by the sage CPU kernel (use the decoded path)");
         if ((flags & SageFlags.GroupPerWeight) != 0)
@@ -104,7 +110,15 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _blocks = SignPlanes.BlockCount(cols);
         _tailWeights = cols - _fullBlocks * Block;
         _tailBytes = (_tailWeights + 7) / 8;
-        _signs = Section(record, "signs", (long)rows * _stride, out _);
+        _tiledSigns = (flags & SageFlags.TiledSigns) != 0;
+        _storedSigns = Section(record, "signs", (long)rows * _stride, out long signBytes);
+        if (_tiledSigns)
+        {
+            _untiledCopy = (byte*)NativeMemory.AlignedAlloc((nuint)signBytes, 64);
+            SignPlanes.Untile(new ReadOnlySpan<byte>(_storedSigns, checked((int)signBytes)), new Span<byte>(_untiledCopy, (int)signBytes), rows, cols);
+            _signs = _untiledCopy;
+        }
+        else _signs = _storedSigns;
 
         var table = Halves(Section(record, "group_scales", 2L * groups, out _), groups);
         if (mode == 1) _rowScale = Pinned(Halves(Section(record, "row_scales", 2L * rows, out _), rows));
@@ -198,7 +212,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// <summary>The instruction set this instance runs.</summary>
     internal SignDotPath KernelPath => _path;
 
-    /// <summary>The sign planes in the mapping, <see cref="SignRowBytes"/> a row (profiling).</summary>
+    /// <summary>The sign planes <see cref="Multiply"/> reads, plane-order rows of <see cref="SignRowBytes"/> (profiling).</summary>
     internal byte* Signs => _signs;
 
     /// <summary>Bytes of one row's sign planes.</summary>
@@ -426,13 +440,16 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         int cols = Cols;
         if (destination.Length < cols) throw new ArgumentException($"destination holds {destination.Length} values, a row has {cols}", nameof(destination));
         var w = destination[..cols];
-        byte* signs = _signs + (nint)row * _stride;
+        // The row's plane-order bytes in the stored section: consecutive, or found byte by byte in the tiles.
+        byte* signs = _tiledSigns ? null : _storedSigns + (nint)row * _stride;
         float rowScale = _rowScale[row], offset = _rowOffset?[row] ?? 0f;
         for (int j = 0; j < cols; j++)
         {
             // Same float operations as SageLayout.Decode: α = row scale · table value, then μ ± α.
             int blockStart = j / Block * Block, width = j >= _fullBlocks * Block ? _tailBytes : SignDot.BlockBytes, u = j - blockStart;
-            bool positive = (signs[blockStart / 8 + u % width] >> (u / width) & 1) != 0;
+            int at = blockStart / 8 + u % width;
+            byte signByte = _tiledSigns ? _storedSigns[SignPlanes.TiledOffset(row, at, Rows, cols)] : signs[at];
+            bool positive = (signByte >> (u / width) & 1) != 0;
             float alpha = rowScale * _columnScale[j];
             w[j] = offset + (positive ? alpha : -alpha);
         }
@@ -449,6 +466,11 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         {
             NativeMemory.AlignedFree(_q);
             _q = null;
+        }
+        if (_untiledCopy != null)
+        {
+            NativeMemory.AlignedFree(_untiledCopy);
+            _untiledCopy = null;
         }
         base.Dispose(disposing);
     }

@@ -70,6 +70,8 @@ public sealed class SageQuantizerTests
         var w = Weights(rows, cols, 1);
         var result = new SageQuantizer(options).Quantize(new LinearTarget("t", rows, cols, w, null, 9));
         Assert.True(result.Payload.StorageBitsPerWeight <= options.Bits, $"{result.Payload.StorageBitsPerWeight} > {options.Bits}");
+        // Every sage linear is written with row-tiled signs (37 rows: two tiles and five rows after them).
+        Assert.Equal((int)SageFlags.TiledSigns, result.Payload.Parameter("flags") & (int)SageFlags.TiledSigns);
         var decoded = new float[rows * cols];
         new SageLayout().Decode(result.Payload, decoded);
         Assert.Equal(result.Dequantized, decoded); // bit-exact

@@ -65,7 +65,7 @@ public sealed class SynthCommandTests
             Assert.Equal(payload.Sections.Select(s => s.Name), again.Sections.Select(s => s.Name));
             foreach (var (mine, theirs) in payload.Sections.Zip(again.Sections)) Assert.Equal(theirs.Bytes, mine.Bytes);
 
-            Assert.Equal(SageFlags.None, encoding.Flags);
+            Assert.Equal(SageFlags.TiledSigns, encoding.Flags);
             Assert.Equal((1, SyntheticPack.Groups, SyntheticPack.SalientBits), (encoding.ScaleMode, encoding.GroupCount, encoding.SalientBits));
             Assert.Equal(SyntheticPack.SalientColumns(rows, cols, 1.1), encoding.SalientColumns.Length);
             Assert.Equal((double)encoding.SalientWeights / (rows * cols), stats.SaliencyRatio);

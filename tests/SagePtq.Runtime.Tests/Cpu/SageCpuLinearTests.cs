@@ -127,6 +127,42 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
     }
 
     [Fact]
+    public void TheTiledCasesAreStoredRowTiledAndTheOthersRowAfterRow()
+    {
+        // What makes the kernel tests above cover both stored orders.
+        Assert.Contains(SageTestPack.Cases, c => c.Tiled && c.Rows >= SignPlanes.TileRows);
+        foreach (var c in SageTestPack.Cases)
+        {
+            var e = fixture.Encodings[c.Name];
+            Assert.Equal(c.Tiled, (fixture.Pack.Manifest.FindLinear(c.Name)!.Parameters["flags"] & (int)SageFlags.TiledSigns) != 0);
+            var planes = new byte[e.Signs.Length];
+            SignPlanes.FromLinear(e.Signs, planes, e.Cols);
+            var expected = planes;
+            if (c.Tiled)
+            {
+                expected = new byte[planes.Length];
+                SignPlanes.Tile(planes, expected, e.Rows, e.Cols);
+            }
+            Assert.Equal(expected, fixture.Pack.GetTensorBytes(PackFormat.SectionTensorName(c.Name, "signs")).ToArray());
+        }
+    }
+
+    [Fact]
+    public void AnUnknownFlagIsInvalidData()
+    {
+        var good = SageLayout.Encode(SageTestPack.Build(SageTestPack.Cases[2], seed: 1));
+        using var temp = SagePtq.Tests.TestAssets.NewTempDir();
+        using (var writer = PackWriter.Create(temp.Path, Packing.TestPacks.Config, Packing.TestPacks.Tokenizer, "sage-kernel-test"))
+        {
+            var parameters = new Dictionary<string, int>(good.Parameters) { ["flags"] = good.Parameter("flags") | 32 };
+            writer.AddLinear("flag.32", good with { Parameters = parameters }, new LinearStats(1, 0, 0, 4, 1));
+            writer.Commit();
+        }
+        using var pack = PackedModel.Open(temp.Path);
+        Assert.Contains("unknown flags", Assert.Throws<InvalidDataException>(() => SageCpuLinear.Create(pack, "flag.32", 1)).Message);
+    }
+
+    [Fact]
     public void RotatedRowsTimesInputEqualStoredRowsTimesRotatedInput()
     {
         // w = Inverse(w') ⇒ w·x = w'·Forward(x): the identity Prepare relies on.

@@ -8,7 +8,7 @@ namespace SagePtq.Runtime.Tests.Cpu;
 /// <summary>One random sage linear to test: its shape and which parts of the layout it uses.</summary>
 public sealed record SageCase(
     string Name, int Rows, int Cols, int Groups, int ScaleMode, int Salient, int SalientBits,
-    bool Offsets = false, bool Rotated = false, bool ZeroSalientRows = false)
+    bool Offsets = false, bool Rotated = false, bool ZeroSalientRows = false, bool Tiled = false)
 {
     public override string ToString() => Name;
 }
@@ -41,6 +41,12 @@ public sealed class SageTestPack : IDisposable
         // Other widths through the zero-padded expanded path (odd count, count below 8).
         new("r7-c400-padded", 7, 400, 2, 1, 11, 5, ZeroSalientRows: true),
         new("r2-c64-padded-short", 2, 64, 1, 0, 2, 6),
+        // Row-tiled sign sections (TiledSigns): whole tiles only, tiles plus remainder rows with a short block,
+        // remainder rows only, and everything at once.
+        new("r32-c512-tiled", 32, 512, 2, 1, 4, 4, Tiled: true),
+        new("r17-c300-tiled", 17, 300, 3, 0, 5, 5, Tiled: true),
+        new("r5-c100-tiled", 5, 100, 1, 1, 0, 4, Tiled: true),
+        new("r49-c1408-tiled-all", 49, 1408, 4, 1, 20, 4, Offsets: true, Rotated: true, ZeroSalientRows: true, Tiled: true),
     ];
 
     private readonly TempDir _directory;
@@ -122,7 +128,7 @@ public sealed class SageTestPack : IDisposable
             }
         var salientScales = salient.Length > 0 ? Enumerable.Range(0, rows).Select(_ => H(0.02, 0.1)).ToArray() : null;
         ulong seedValue = c.Rotated ? (ulong)random.NextInt64() : 0;
-        var flags = (c.Offsets ? SageFlags.RowOffsets : 0) | (c.Rotated ? SageFlags.Rotated : 0);
+        var flags = (c.Offsets ? SageFlags.RowOffsets : 0) | (c.Rotated ? SageFlags.Rotated : 0) | (c.Tiled ? SageFlags.TiledSigns : 0);
         return new SageEncoding(rows, cols, flags, c.ScaleMode, k, c.SalientBits, signs, table, rowScales, offsets, groupIds,
             salient, [], codes, salientScales, seedValue);
     }

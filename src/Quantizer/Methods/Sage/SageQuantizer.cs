@@ -49,7 +49,9 @@ public sealed class SageQuantizer : ILinearQuantizer
         bool rotate = o.Rotate ?? hessian is not null;
         if (rotate) Rotate(w, hessian, rows, cols, rotationSeed);
 
-        var flags = (o.Salient == SalientGranularity.Weight ? SageFlags.SalientPerWeight : 0)
+        // Signs are always stored row-tiled (what the CPU lookup-table kernel reads); the order costs no bytes.
+        var flags = SageFlags.TiledSigns
+                    | (o.Salient == SalientGranularity.Weight ? SageFlags.SalientPerWeight : 0)
                     | (o.Groups == GroupGranularity.Weight ? SageFlags.GroupPerWeight : 0)
                     | (o.Offset ? SageFlags.RowOffsets : 0)
                     | (rotate ? SageFlags.Rotated : 0);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Runtime.Cuda.Model;
 
@@ -204,7 +205,7 @@ public sealed class CudaSourceBuilder
                 s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(PrepareKernelName(layer, role))
                     .Append("(const sageptq::sage::PrepareArgs args)\n{\n    sageptq::sage::prepare_activation<")
                     .Append(I(linear.Rows)).Append(", ").Append(I(linear.Cols));
-                foreach (var key in CudaLayouts["sage"]) s.Append(", ").Append(I(linear.Parameters[key]));
+                foreach (var key in CudaLayouts["sage"]) s.Append(", ").Append(I(DeviceValue(linear, key, linear.Parameters[key])));
                 s.Append(">(args);\n}\n");
             }
         }
@@ -221,9 +222,16 @@ public sealed class CudaSourceBuilder
     {
         ArgumentNullException.ThrowIfNull(linear);
         var s = new StringBuilder().Append(I(linear.Rows)).Append(", ").Append(I(linear.Cols));
-        foreach (var (_, value) in linear.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal)) s.Append(", ").Append(I(value));
+        foreach (var (key, value) in linear.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal)) s.Append(", ").Append(I(DeviceValue(linear, key, value)));
         return s.ToString();
     }
+
+    /// <summary>
+    /// A parameter as the CUDA templates take it: a sage linear's flags without <see cref="SageFlags.TiledSigns"/>,
+    /// since its signs are untiled on upload (<see cref="PackSections.Of"/>) and the device reads plane-order rows.
+    /// </summary>
+    private static int DeviceValue(LinearRecord linear, string key, int value) =>
+        linear.Layout == "sage" && key == "flags" ? value & ~(int)SageFlags.TiledSigns : value;
 
     /// <summary>The generator's CUDA comment: <c>layer 3 self_attn.q_proj: 256→256, sage, K=3 groups, 0.4% salient at 4 bits</c>.</summary>
     private static string Describe(int layer, string role, LinearRecord linear) =>

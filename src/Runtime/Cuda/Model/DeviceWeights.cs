@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Runtime.Cuda.Model;
 
@@ -104,12 +105,27 @@ internal sealed class WeightPlan
 /// <summary>The bytes of a pack's linears (sections as stored) and plain float tensors (as f16), for upload.</summary>
 internal static class PackSections
 {
-    /// <summary>Section <paramref name="index"/> of linear record <paramref name="name"/>, straight from the mapping.</summary>
+    /// <summary>
+    /// Section <paramref name="index"/> of linear record <paramref name="name"/>, straight from the mapping, except
+    /// the <c>signs</c> of a sage linear stored row-tiled (<see cref="SageFlags.TiledSigns"/>): the CUDA kernels read
+    /// plane-order rows, so those are untiled here on the host into a temporary array before the copy to the device.
+    /// </summary>
     public static ReadOnlySpan<byte> Of(PackedModel pack, string name, int index)
     {
         var record = pack.Manifest.FindLinear(name);
         if (record is not null)
-            return pack.GetTensorBytes(PackFormat.SectionTensorName(name, record.Sections[index].Name));
+        {
+            var section = record.Sections[index].Name;
+            var bytes = pack.GetTensorBytes(PackFormat.SectionTensorName(name, section));
+            if (record.Layout == SageLayout.LayoutName && section == "signs"
+                && record.Parameters.TryGetValue("flags", out int flags) && (flags & (int)SageFlags.TiledSigns) != 0)
+            {
+                var planes = new byte[bytes.Length];
+                SignPlanes.Untile(bytes, planes, record.Rows, record.Cols);
+                return planes;
+            }
+            return bytes;
+        }
         // A plain float tensor (LM head, tied embedding): its one section is the f16 matrix.
         var tensor = pack.Manifest.FindTensor(name) ?? throw new KeyNotFoundException($"'{name}' is neither a linear nor a tensor of {pack.PackPath}");
         if (tensor.DataType == PackDataType.Float16) return pack.GetTensorBytes(name);

@@ -8,7 +8,8 @@ namespace SagePtq.Runtime.Packing.Layouts;
  *
  * Parameters (each 4 bytes in the pack):
  *   flags          bit 0 SalientPerWeight (else whole salient columns), bit 1 GroupPerWeight (else one group per
- *                  column), bit 2 RowOffsets (μ per row), bit 3 Rotated (randomized Hadamard input rotation)
+ *                  column), bit 2 RowOffsets (μ per row), bit 3 Rotated (randomized Hadamard input rotation),
+ *                  bit 4 TiledSigns (the signs section is row-tiled, see below)
  *   scale_mode     0 α = table[g]; 1 α = row_scales[i] · table[g]; 2 α = table[i·K + g]
  *   groups         K, 1..255
  *   salient_count  salient columns (column mode) or salient weights (per-weight mode)
@@ -19,6 +20,10 @@ namespace SagePtq.Runtime.Packing.Layouts;
  *   signs              rows × ⌈cols/8⌉ bytes, each row starts on a byte, bits in the plane order of SignPlanes
  *                      (256-weight blocks of 32 bytes, weight t at byte t mod 32, bit t / 32); 1 means +, 0 means −.
  *                      Dense over all columns; bits at salient positions are 0 and unused.
+ *                      With TiledSigns the same bytes are stored row-tiled (SignPlanes.Tile): tiles of 16 rows, in
+ *                      each the 512 bytes of full block b at 512·b with byte 32·j + 16·h + r = byte 16·h + j of the
+ *                      block in row r, then the short last block row after row; the last rows mod 16 rows follow
+ *                      all tiles untiled. The size is the same.
  *   group_scales       FP16 table, K values (scale modes 0, 1) or rows × K (mode 2)
  *   row_scales         FP16 × rows (mode 1)
  *   row_offsets        FP16 × rows (RowOffsets)
@@ -51,6 +56,12 @@ public enum SageFlags
     RowOffsets = 4,
     /// <summary>The input space was rotated by <see cref="RandomizedHadamard"/>.</summary>
     Rotated = 8,
+    /// <summary>
+    /// The <c>signs</c> section is stored row-tiled (<see cref="SignPlanes.Tile"/>: 16 rows side by side per
+    /// byte of a block) instead of row after row. Only the stored order changes: <see cref="SageEncoding.Signs"/>
+    /// is plain rows either way, and the section's size is the same.
+    /// </summary>
+    TiledSigns = 16,
 }
 
 /// <summary>
@@ -79,6 +90,9 @@ public sealed class SageLayout : ILinearLayout
 
     /// <inheritdoc />
     public string Name => LayoutName;
+
+    /// <summary>Every flag bit this version knows (<see cref="SageFlags"/>); a payload with any other is refused.</summary>
+    public const int KnownFlags = (int)(SageFlags.SalientPerWeight | SageFlags.GroupPerWeight | SageFlags.RowOffsets | SageFlags.Rotated | SageFlags.TiledSigns);
 
     /// <summary>Bits of a per-weight group id for K groups (0 for K = 1).</summary>
     public static int GroupIdBits(int groups) => groups <= 1 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)(groups - 1));
@@ -129,7 +143,7 @@ public sealed class SageLayout : ILinearLayout
         }
         var sections = new List<PayloadSection>
         {
-            new("signs", ToPlanes(e.Signs, e.Cols)),
+            new("signs", ToStoredSigns(e.Signs, e.Rows, e.Cols, (e.Flags & SageFlags.TiledSigns) != 0)),
             new("group_scales", BitPacking.HalvesToBytes(e.GroupScales)),
         };
         if (e.ScaleMode == 1) sections.Add(new("row_scales", BitPacking.HalvesToBytes(e.RowScales!)));
@@ -160,7 +174,7 @@ public sealed class SageLayout : ILinearLayout
         int rows = payload.Rows, cols = payload.Cols;
         if (rows <= 0 || cols <= 0) throw new InvalidDataException($"sage payload has shape [{rows}, {cols}]");
         var flags = (SageFlags)payload.Parameter("flags");
-        if (((int)flags & ~15) != 0) throw new InvalidDataException($"sage payload has unknown flags {(int)flags}");
+        if (((int)flags & ~KnownFlags) != 0) throw new InvalidDataException($"sage payload has unknown flags {(int)flags}");
         int mode = payload.Parameter("scale_mode");
         int k = payload.Parameter("groups");
         int count = payload.Parameter("salient_count");
@@ -214,7 +228,13 @@ public sealed class SageLayout : ILinearLayout
             salientScales = BytesToHalves(Sized(payload, "salient_scales", 2L * rows));
         }
         var linearSigns = new byte[signs.Length];
-        SignPlanes.ToLinear(signs, linearSigns, cols);
+        if ((flags & SageFlags.TiledSigns) != 0)
+        {
+            var planes = new byte[signs.Length];
+            SignPlanes.Untile(signs, planes, rows, cols);
+            SignPlanes.ToLinear(planes, linearSigns, cols);
+        }
+        else SignPlanes.ToLinear(signs, linearSigns, cols);
         return new SageEncoding(rows, cols, flags, mode, k, bits, linearSigns, table, rowScales, offsets, groupIds,
             salient, rowCounts, codes, salientScales, seed);
     }
@@ -281,11 +301,15 @@ public sealed class SageLayout : ILinearLayout
         if (e.Cols > 65536 && e.SalientColumns.Length > 0) throw new ArgumentException("sage encoding: uint16 column indices need cols ≤ 65536");
     }
 
-    private static byte[] ToPlanes(byte[] linearSigns, int cols)
+    /// <summary>Plain LSB-first rows to the stored section: plane order, then row-tiled when <paramref name="tiled"/>.</summary>
+    private static byte[] ToStoredSigns(byte[] linearSigns, int rows, int cols, bool tiled)
     {
         var planes = new byte[linearSigns.Length];
         SignPlanes.FromLinear(linearSigns, planes, cols);
-        return planes;
+        if (!tiled) return planes;
+        var tiles = new byte[planes.Length];
+        SignPlanes.Tile(planes, tiles, rows, cols);
+        return tiles;
     }
 
     private static ReadOnlySpan<byte> Sized(LinearPayload payload, string name, long expected)

@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace SagePtq.Runtime.Packing.Layouts;
 
 /// <summary>
@@ -10,6 +13,18 @@ namespace SagePtq.Runtime.Packing.Layouts;
 /// block, bit j of the 32 bytes ("plane j") is therefore the signs of 32 consecutive weights
 /// 32j .. 32j + 31: one 32-byte load, a shift by j and an AND with 1 give 32 bytes of 0/1 lined up with
 /// 32 consecutive activations. A row takes ⌈cols / 8⌉ bytes, exactly as a plain bit stream would.
+/// </para>
+/// <para>
+/// A whole section of rows is stored either row after row (each row in plane order, <see cref="RowBytes"/>
+/// bytes) or, with <see cref="SageFlags.TiledSigns"/>, row-tiled: rows are grouped in tiles of
+/// <see cref="TileRows"/> = 16 from row 0, and the last rows mod 16 rows form no tile but follow all tiles,
+/// each row in plane order as above (from <see cref="RemainderStart"/>). A tile takes 16 · RowBytes bytes
+/// (<see cref="TileBytes"/>): for each full block b, 512 bytes at tile offset 512·b whose byte 32·j + 16·h + r
+/// (j 0..15, h 0..1, r 0..15) is plane-order byte 16·h + j of block b of the tile's row r, so one 32-byte load
+/// at 32·j holds byte j of the block for the 16 rows in its low half and byte 16 + j in its high half (what a
+/// lookup-table kernel over 16 rows wants); then the short last block, if any, at tile offset 512·(cols / 256):
+/// its B = ⌈(cols mod 256) / 8⌉ bytes of row r at r·B, row after row. The section keeps rows · RowBytes bytes.
+/// <see cref="Tile"/>, <see cref="Untile"/> and <see cref="TiledOffset"/> are the definitions in code.
 /// </para>
 /// </summary>
 public static class SignPlanes
@@ -75,5 +90,119 @@ public static class SignPlanes
             for (int j = 0; j < cols; j++)
                 if (IsPositive(source, j, cols)) target[j >> 3] |= (byte)(1 << (j & 7));
         }
+    }
+
+    /// <summary>Rows in one tile of the row-tiled order (<see cref="SageFlags.TiledSigns"/>).</summary>
+    public const int TileRows = 16;
+
+    /// <summary>Bytes of one tile of <see cref="TileRows"/> rows of <paramref name="cols"/> weights.</summary>
+    public static long TileBytes(int cols) => (long)TileRows * RowBytes(cols);
+
+    /// <summary>Section offset of the first row that is in no tile (rows − rows mod 16 of them precede it, tiled).</summary>
+    public static long RemainderStart(int rows, int cols) => rows / TileRows * TileBytes(cols);
+
+    /// <summary>
+    /// Where plane-order byte <paramref name="byteInRow"/> of <paramref name="row"/> lies in a row-tiled section
+    /// of <paramref name="rows"/> rows of <paramref name="cols"/> weights.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The shape is empty or the row or byte is outside it.</exception>
+    public static long TiledOffset(int row, int byteInRow, int rows, int cols)
+    {
+        CheckShape(rows, cols);
+        int stride = RowBytes(cols);
+        ArgumentOutOfRangeException.ThrowIfNegative(row);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(byteInRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(byteInRow, stride);
+        int tiledRows = rows / TileRows * TileRows;
+        if (row >= tiledRows) return RemainderStart(rows, cols) + (long)(row - tiledRows) * stride + byteInRow;
+        long tile = row / TileRows * TileBytes(cols);
+        int r = row % TileRows, fullBytes = cols / BlockWeights * BlockBytes;
+        if (byteInRow < fullBytes)
+        {
+            int block = byteInRow / BlockBytes, inBlock = byteInRow % BlockBytes;
+            return tile + TileRows * BlockBytes * block + 32 * (inBlock % 16) + 16 * (inBlock / 16) + r;
+        }
+        int tailBytes = stride - fullBytes;
+        return tile + TileRows * fullBytes + r * tailBytes + (byteInRow - fullBytes);
+    }
+
+    /// <summary>
+    /// Reorders a section of <paramref name="rows"/> plane-order rows (row after row) into the row-tiled order.
+    /// Both spans hold exactly rows · <see cref="RowBytes"/> bytes.
+    /// </summary>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public static void Tile(ReadOnlySpan<byte> planes, Span<byte> tiled, int rows, int cols) => Reorder(planes, tiled, rows, cols, toTiles: true, Sse2.IsSupported);
+
+    /// <summary>The inverse of <see cref="Tile"/>: a row-tiled section back to plane-order rows, row after row.</summary>
+    /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
+    public static void Untile(ReadOnlySpan<byte> tiled, Span<byte> planes, int rows, int cols) => Reorder(tiled, planes, rows, cols, toTiles: false, Sse2.IsSupported);
+
+    /// <summary><see cref="Tile"/> (or <see cref="Untile"/>) with the 16 × 16 byte transposes in SSE2 registers or in scalar code (tests).</summary>
+    internal static void Reorder(ReadOnlySpan<byte> source, Span<byte> destination, int rows, int cols, bool toTiles, bool simd)
+    {
+        CheckShape(rows, cols);
+        long expected = (long)rows * RowBytes(cols);
+        if (source.Length != expected)
+            throw new ArgumentException($"{rows} sign rows of {cols} weights take {expected} bytes, the source holds {source.Length}", nameof(source));
+        if (destination.Length != expected)
+            throw new ArgumentException($"{rows} sign rows of {cols} weights take {expected} bytes, the destination holds {destination.Length}", nameof(destination));
+        int stride = RowBytes(cols), fullBlocks = cols / BlockWeights, fullBytes = fullBlocks * BlockBytes, tailBytes = stride - fullBytes;
+        int tileBytes = TileRows * stride, tiles = rows / TileRows;
+        for (int t = 0; t < tiles; t++)
+        {
+            // Each 16-byte half of a block, 16 rows deep, is a 16 × 16 byte transpose between the two orders.
+            for (int half = 0; half < 2 * fullBlocks; half++)
+            {
+                int atRows = 16 * half, atTile = TileRows * BlockBytes * (half / 2) + 16 * (half % 2);
+                if (toTiles) Transpose16(source.Slice(t * tileBytes + atRows), stride, destination.Slice(t * tileBytes + atTile), BlockBytes, simd);
+                else Transpose16(source.Slice(t * tileBytes + atTile), BlockBytes, destination.Slice(t * tileBytes + atRows), stride, simd);
+            }
+            // The short last block: row r's bytes end its row and sit at r·tailBytes after the tile's full blocks.
+            for (int r = 0; r < TileRows && tailBytes > 0; r++)
+            {
+                int inRows = t * tileBytes + r * stride + fullBytes, inTile = t * tileBytes + TileRows * fullBytes + r * tailBytes;
+                source.Slice(toTiles ? inRows : inTile, tailBytes).CopyTo(destination.Slice(toTiles ? inTile : inRows, tailBytes));
+            }
+        }
+        int remainder = tiles * tileBytes;
+        source[remainder..].CopyTo(destination[remainder..]);
+    }
+
+    /// <summary>
+    /// destination[c · destinationStride + r] = source[r · sourceStride + c] for r, c in 0..15. The SSE2 path
+    /// interleaves row i with row i + 8 four times: each pass rotates the 8-bit (row, column) index by one bit,
+    /// so four passes swap its halves.
+    /// </summary>
+    internal static void Transpose16(ReadOnlySpan<byte> source, int sourceStride, Span<byte> destination, int destinationStride, bool simd)
+    {
+        if (!simd)
+        {
+            for (int r = 0; r < 16; r++)
+                for (int c = 0; c < 16; c++) destination[c * destinationStride + r] = source[r * sourceStride + c];
+            return;
+        }
+        // Bounds: the last 16-byte run of each side must lie inside its span.
+        _ = source[15 * sourceStride + 15];
+        _ = destination[15 * destinationStride + 15];
+        Span<Vector128<byte>> a = stackalloc Vector128<byte>[16];
+        Span<Vector128<byte>> b = stackalloc Vector128<byte>[16];
+        for (int r = 0; r < 16; r++) a[r] = Vector128.Create(source.Slice(r * sourceStride, 16));
+        for (int pass = 0; pass < 4; pass++)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                b[2 * i] = Sse2.UnpackLow(a[i], a[i + 8]);
+                b[2 * i + 1] = Sse2.UnpackHigh(a[i], a[i + 8]);
+            }
+            b.CopyTo(a);
+        }
+        for (int c = 0; c < 16; c++) a[c].CopyTo(destination.Slice(c * destinationStride, 16));
+    }
+
+    private static void CheckShape(int rows, int cols)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1);
     }
 }
