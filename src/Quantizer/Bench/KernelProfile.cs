@@ -105,7 +105,7 @@ internal static unsafe partial class KernelProfile
     /// </summary>
     private static void SignKernel(TextWriter o, int repeat)
     {
-        foreach (int blocks in new[] { 4, 16, 43 })
+        foreach (int blocks in new[] { 16, 43 })
         {
             int rowBytes = blocks * SignDot.BlockBytes, bytes = SignLut.TileRows * rowBytes;
             byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);

@@ -37,18 +37,23 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// <summary>Salient rows up to this many codes are expanded on the stack in <see cref="Multiply"/>.</summary>
     private const int StackCodes = 4096;
 
+    /// <summary>
+    /// Batches of up to this many tokens run the lookup-table kernel on tiled signs; larger ones (prompt batches)
+    /// untile each tile and run the plane kernel. Tables take 8 times the bytes of the int8 activations, so keeping
+    /// them for a whole prompt batch of a 7B model would cost hundreds of MB; decoding needs one token's.
+    /// </summary>
+    private const int LookupTokens = 8;
+
+    private const int TileRows = SignPlanes.TileRows;
+
     private readonly PackedModel _pack;
     private readonly SignDotPath _path;
     private readonly long _weightBytes;
 
-    // Sign planes. _storedSigns is the section in the mapping, in its stored order: row-tiled when _tiledSigns
-    // (SignPlanes.Tile), else plane-order rows. _signs is what Multiply reads, plane-order rows: the mapping
-    // itself when untiled; for a tiled section, for now, a native copy untiled at construction (_untiledCopy,
-    // freed in Dispose), until Multiply reads the tiles in place.
-    private readonly byte* _storedSigns;
-    private readonly bool _tiledSigns;
-    private byte* _untiledCopy;
+    // Sign planes, straight from the mapping: plane-order rows, or row-tiled (SignPlanes) when _tiledSigns.
     private readonly byte* _signs;
+    private readonly bool _tiledSigns;
+    private readonly int _tiledRows;
     private readonly int _stride;
     private readonly int _fullBlocks;
     private readonly int _blocks;
@@ -69,13 +74,23 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly int _salientBits;
     private readonly int _codeOffset;
 
-    // The prepared batch.
+    // The prepared batch. With tiled signs on a machine that runs SignLut, batches of up to _tableTokens tokens
+    // also get their lookup tables (SignLut.TableBytes per full block and token).
     private sbyte* _q;
+    private byte* _tables;
+    private readonly int _tableTokens;
+    private bool _tablesPrepared;
     private readonly float[] _d;
     private readonly float[] _blockSumTotal;
-    private readonly float[] _salientInput;
+    private short* _salientInput;            // int16 per token (SalientCodes.QuantizeInputs), _salientStride apart
+    private readonly bool _nibbles;          // 4-bit codes: read in place, inputs laid out by SalientCodes.SplitForNibbles
+    private readonly int _salientHalf;       // with _nibbles: where the odd-nibble inputs start, a multiple of 16
+    private readonly short[] _salientValues; // one token's rounded inputs, in column order
     private readonly int _salientStride;
-    private readonly float[] _salientOffsetSum;
+    private readonly int _salientRange;
+    private readonly float[] _salientInputScale;
+    private readonly float[] _salientGathered;
+    private readonly int[] _salientOffsetSum;
     private readonly float[] _unsalientSum;
     private readonly float[] _scratch;
     private readonly int[] _blockSums;
@@ -111,14 +126,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _tailWeights = cols - _fullBlocks * Block;
         _tailBytes = (_tailWeights + 7) / 8;
         _tiledSigns = (flags & SageFlags.TiledSigns) != 0;
-        _storedSigns = Section(record, "signs", (long)rows * _stride, out long signBytes);
-        if (_tiledSigns)
-        {
-            _untiledCopy = (byte*)NativeMemory.AlignedAlloc((nuint)signBytes, 64);
-            SignPlanes.Untile(new ReadOnlySpan<byte>(_storedSigns, checked((int)signBytes)), new Span<byte>(_untiledCopy, (int)signBytes), rows, cols);
-            _signs = _untiledCopy;
-        }
-        else _signs = _storedSigns;
+        _tiledRows = _tiledSigns ? rows / SignPlanes.TileRows * SignPlanes.TileRows : 0;
+        _signs = Section(record, "signs", (long)rows * _stride, out _);
 
         var table = Halves(Section(record, "group_scales", 2L * groups, out _), groups);
         if (mode == 1) _rowScale = Pinned(Halves(Section(record, "row_scales", 2L * rows, out _), rows));
@@ -163,12 +172,25 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         }
 
         _q = (sbyte*)NativeMemory.AlignedAlloc((nuint)maxTokens * (nuint)_blocks * Block, 64);
+        if (_tiledRows > 0 && _fullBlocks > 0 && SignLut.IsSupported && path is SignDotPath.Avx2 or SignDotPath.Avx512 or SignDotPath.AvxVnni)
+        {
+            _tableTokens = Math.Min(maxTokens, LookupTokens);
+            _tables = (byte*)NativeMemory.AlignedAlloc((nuint)_tableTokens * (nuint)_fullBlocks * SignLut.TableBytes, 64);
+        }
         _d = GC.AllocateUninitializedArray<float>(maxTokens * _blocks, pinned: true);
         _blockSumTotal = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
-        // Zero-padded per token to a multiple of 8 (SalientCodes.Dot4Padded / Dot4Nibbles): the pads stay zero.
-        _salientStride = SalientCodes.PaddedCount(salientCount);
-        _salientInput = GC.AllocateArray<float>(maxTokens * _salientStride, pinned: true);
-        _salientOffsetSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
+        // Zeroed once: the pads past the inputs (up to a multiple of 16 per half) must read 0 and are never written.
+        _nibbles = _salientBits == 4;
+        _salientHalf = (SalientCodes.NibbleRowBytes(salientCount) + 15) & ~15;
+        // Nibbles: the layout for rows that start on a byte, then (odd counts) the one for rows that start mid-byte.
+        _salientStride = _nibbles ? 2 * _salientHalf * (1 + (salientCount & 1)) : salientCount;
+        _salientValues = new short[salientCount];
+        _salientRange = SalientCodes.InputRange(salientCount, _salientBits);
+        _salientInput = (short*)NativeMemory.AlignedAlloc((nuint)maxTokens * (nuint)Math.Max(1, _salientStride) * 2, 64);
+        NativeMemory.Clear(_salientInput, (nuint)maxTokens * (nuint)Math.Max(1, _salientStride) * 2);
+        _salientInputScale = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
+        _salientGathered = new float[salientCount];
+        _salientOffsetSum = GC.AllocateUninitializedArray<int>(maxTokens, pinned: true);
         _unsalientSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _scratch = GC.AllocateUninitializedArray<float>(cols, pinned: true);
         _blockSums = GC.AllocateUninitializedArray<int>(_blocks, pinned: true);
@@ -212,8 +234,13 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// <summary>The instruction set this instance runs.</summary>
     internal SignDotPath KernelPath => _path;
 
-    /// <summary>The sign planes <see cref="Multiply"/> reads, plane-order rows of <see cref="SignRowBytes"/> (profiling).</summary>
+    /// <summary>The sign section in the mapping, in its stored order (profiling).</summary>
     internal byte* Signs => _signs;
+
+    /// <summary>Tiled signs are multiplied a whole tile at a time.</summary>
+    public override int RowGranularity => _tiledSigns ? TileRows : 4;
+
+    private byte* TablesOf(int token) => _tables + (nint)token * _fullBlocks * SignLut.TableBytes;
 
     /// <summary>Bytes of one row's sign planes.</summary>
     internal int SignRowBytes => _stride;
@@ -236,16 +263,24 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             float salientSum = 0;
             if (salient > 0)
             {
-                var gathered = _salientInput.AsSpan(t * _salientStride, salient);
+                var gathered = _salientGathered.AsSpan();
                 for (int r = 0; r < salient; r++)
                 {
                     float value = x[_salientColumns[r]];
                     gathered[r] = value;
                     salientSum += value;
                 }
+                // Σ_r (code − 2^(b−1))·x'_r = s·(Σ_r code·q_r − 2^(b−1)·Σ_r q_r) with x'_r ≈ s·q_r: the second term is the same for every row.
+                short* inputs = _salientInput + (nint)t * _salientStride;
+                var values = _nibbles ? _salientValues : new Span<short>(inputs, salient);
+                _salientInputScale[t] = SalientCodes.QuantizeInputs(gathered, values, _salientRange, out int sum);
+                _salientOffsetSum[t] = _codeOffset * sum;
+                if (_nibbles)
+                {
+                    SalientCodes.SplitForNibbles(values, inputs, _salientHalf, shift: 0);
+                    if ((salient & 1) != 0) SalientCodes.SplitForNibbles(values, inputs + 2 * _salientHalf, _salientHalf, shift: 1);
+                }
             }
-            // Σ_r (code − 2^(b−1))·x'_r = Σ_r code·x'_r − 2^(b−1)·Σ_r x'_r: the second term is the same for every row.
-            _salientOffsetSum[t] = _codeOffset * salientSum;
             if (_rowOffset is not null) _unsalientSum[t] = TensorPrimitives.Sum<float>(x) - salientSum;
 
             TensorPrimitives.Multiply(x, _columnScale, x);
@@ -257,7 +292,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             float total = 0;
             for (int b = 0; b < _blocks; b++) total += d[b] * _blockSums[b];
             _blockSumTotal[t] = total;
+            if (_tables != null && tokens <= _tableTokens) SignLut.BuildTables(q, _fullBlocks, TablesOf(t));
         }
+        _tablesPrepared = _tables != null && tokens <= _tableTokens;
         PreparedTokens = tokens;
     }
 
@@ -284,13 +321,22 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     }
 
     /// <summary>
-    /// How far ahead of the current 4-row tile the sign rows are prefetched: two tiles for narrow rows, one and
-    /// a half for tiles above 2 KB. The hardware prefetcher alone left a LLaMA-2-7B shaped pack (1 GB, far beyond
-    /// the caches) at 2.8 GB/s on one thread; two tiles ahead gave 4.2–5 GB/s (1, 3, 4 and 8 measured less). At
-    /// 11,008 columns (5.5 KB tiles) two tiles (11 KB) were 7 % slower than 8 KB, while at 4,096 columns (2 KB
-    /// tiles) 8 KB was 5 % slower than 4 KB (`sageptq bench --profile`, docs/runtime.md).
+    /// How far ahead of the current 4-row group the sign rows are prefetched: two groups for narrow rows, one and
+    /// a half for groups above 2 KB. The hardware prefetcher alone left a LLaMA-2-7B shaped pack (1 GB, far beyond
+    /// the caches) at 2.8 GB/s on one thread; two groups ahead gave 4.2–5 GB/s (1, 3, 4 and 8 measured less). At
+    /// 11,008 columns (5.5 KB groups) two groups (11 KB) were 7 % slower than 8 KB, while at 4,096 columns (2 KB
+    /// groups) 8 KB was 5 % slower than 4 KB (`sageptq bench --profile`, docs/runtime.md).
     /// </summary>
     private static nint PrefetchDistance(int rowBytes) => 4 * rowBytes <= 2048 ? 8 * rowBytes : (6 * rowBytes + 63) & ~63;
+
+    /// <summary>The pinned buffers of one <see cref="Multiply"/> call, for the row loops it hands them to.</summary>
+    private struct Buffers
+    {
+        public float* Output, D, RowScale, RowOffset, UnsalientSum, BlockSumTotal, SalientScale, SalientInputScale;
+        public int* SalientOffset, SalientDot;
+        public byte* CodeScratch;
+        public byte** CodeRows;
+    }
 
     /// <inheritdoc />
     public override void Multiply(Span<float> output, int rowStart, int rowEnd)
@@ -305,119 +351,228 @@ public sealed unsafe class SageCpuLinear : CpuLinear
 
         int salient = _salientColumns.Length;
         int codeStride = salient + SalientCodes.BufferSlack;
-        byte[]? rented = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(4 * codeStride) : null;
-        Span<byte> codeBuffer = rented is null ? stackalloc byte[4 * (Math.Min(salient, StackCodes) + SalientCodes.BufferSlack)] : rented;
-        byte** codeRows = stackalloc byte*[4];
-        float* salientDot = stackalloc float[4];
-        byte* stage = stackalloc byte[4 * SignDot.BlockBytes];
-        float* dot = stackalloc float[4];
-        float* tail = stackalloc float[4];
-        int blocksPerToken = _blocks;
-        nint prefetchAhead = PrefetchDistance(_stride);
-        // The last tile start whose prefetch stays inside the range's rows.
-        byte* lastPrefetched = _signs + (nint)rowEnd * _stride - 4 * (nint)_stride - prefetchAhead;
-        nint tailSignOffset = (nint)_fullBlocks * SignDot.BlockBytes;
+        byte[]? rentedCodes = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(4 * codeStride) : null;
+        Span<byte> codeBuffer = rentedCodes is null ? stackalloc byte[4 * (Math.Min(salient, StackCodes) + SalientCodes.BufferSlack)] : rentedCodes;
+        byte[]? untiled = null;
         try
         {
             fixed (float* outBase = output)
             fixed (byte* codeScratch = codeBuffer)
-            fixed (float* salientInput = _salientInput)
+            fixed (float* salientInputScale = _salientInputScale)
             fixed (float* d = _d)
             fixed (float* rowScale = _rowScale)
             fixed (float* salientScale = _salientScale)
-            fixed (float* salientOffset = _salientOffsetSum)
+            fixed (int* salientOffset = _salientOffsetSum)
             fixed (float* blockSumTotal = _blockSumTotal)
             fixed (float* rowOffset = _rowOffset)
             fixed (float* unsalientSum = _unsalientSum)
             {
-                for (int r0 = rowStart; r0 < rowEnd; r0 += 4)
+                int* salientDot = stackalloc int[4];
+                byte** codeRows = stackalloc byte*[4];
+                var buffers = new Buffers
                 {
-                    int n = Math.Min(4, rowEnd - r0);
-                    byte* s0 = _signs + (nint)r0 * _stride;
-                    byte* s1 = n > 1 ? s0 + _stride : s0;
-                    byte* s2 = n > 2 ? s1 + _stride : s1;
-                    byte* s3 = n > 3 ? s2 + _stride : s2;
-                    if (Sse.IsSupported && s0 <= lastPrefetched)
+                    Output = outBase, D = d, RowScale = rowScale, RowOffset = rowOffset, UnsalientSum = unsalientSum,
+                    BlockSumTotal = blockSumTotal, SalientInputScale = salientInputScale, SalientScale = salientScale, SalientOffset = salientOffset,
+                    SalientDot = salientDot, CodeScratch = codeScratch, CodeRows = codeRows,
+                };
+                int r = rowStart;
+                while (r < rowEnd && r < _tiledRows)
+                {
+                    int tile = r - r % TileRows, end = Math.Min(rowEnd, tile + TileRows);
+                    byte* tileSigns = _signs + (nint)tile * _stride;
+                    if (_tablesPrepared && r == tile && end == tile + TileRows) LookupTile(ref buffers, tileSigns, tile);
+                    else
                     {
-                        byte* ahead = s0 + prefetchAhead;
-                        for (nint line = 0; line < 4 * _stride; line += 64) Sse.Prefetch0(ahead + line);
-                    }
-                    if (_tailWeights > 0)
-                    {
-                        // The short block's bytes end the row; staging them keeps the 32-byte loads inside the map.
-                        Unsafe.CopyBlockUnaligned(stage, s0 + tailSignOffset, (uint)_tailBytes);
-                        Unsafe.CopyBlockUnaligned(stage + 32, s1 + tailSignOffset, (uint)_tailBytes);
-                        Unsafe.CopyBlockUnaligned(stage + 64, s2 + tailSignOffset, (uint)_tailBytes);
-                        Unsafe.CopyBlockUnaligned(stage + 96, s3 + tailSignOffset, (uint)_tailBytes);
-                    }
-                    for (int t = 0; t < tokens; t++)
-                    {
-                        sbyte* q = _q + (nint)t * blocksPerToken * Block;
-                        float* dt = d + (nint)t * blocksPerToken;
-                        SignDot.Dot4(_path, s0, s1, s2, s3, q, dt, _fullBlocks, dot);
-                        if (_tailWeights > 0)
+                        // A tile the tables do not cover (a prompt batch, a machine without AVX2, a range that cuts
+                        // the tile): its rows back in plane order, then the plane kernel.
+                        untiled ??= ArrayPool<byte>.Shared.Rent(TileRows * _stride);
+                        fixed (byte* rowsOfTile = untiled)
                         {
-                            SignDot.Dot4(_path, stage, stage + 32, stage + 64, stage + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
-                            for (int k = 0; k < 4; k++) dot[k] += tail[k];
-                        }
-                        float total = blockSumTotal[t];
-                        float* y = outBase + (nint)t * rows + r0;
-                        if (n == 4)
-                        {
-                            // The full tile in one vector: per lane the same operations, unfused, as the loops below.
-                            var value = Vector128.Load(rowScale + r0) * (Vector128.Create(2f) * Vector128.Load(dot) - Vector128.Create(total));
-                            if (rowOffset != null) value += Vector128.Load(rowOffset + r0) * Vector128.Create(unsalientSum[t]);
-                            value.Store(y);
-                        }
-                        else
-                        {
-                            for (int k = 0; k < n; k++) y[k] = rowScale[r0 + k] * (2 * dot[k] - total);
-                            if (rowOffset != null)
-                                for (int k = 0; k < n; k++) y[k] += rowOffset[r0 + k] * unsalientSum[t];
+                            SignPlanes.Untile(new ReadOnlySpan<byte>(tileSigns, TileRows * _stride), untiled.AsSpan(0, TileRows * _stride), TileRows, Cols);
+                            PlaneRows(ref buffers, rowsOfTile, tile, r, end, streamed: false);
                         }
                     }
-                    if (salient > 0) SalientRows(outBase, r0, n, tokens, codeScratch, codeRows, salientDot, salientInput, salientScale, salientOffset);
+                    r = end;
                 }
+                // Untiled packs, and the rows after the last tile (stored in plane order right after the tiles).
+                if (r < rowEnd) PlaneRows(ref buffers, _signs, 0, r, rowEnd, streamed: true);
             }
         }
         finally
         {
-            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            if (rentedCodes is not null) ArrayPool<byte>.Shared.Return(rentedCodes);
+            if (untiled is not null) ArrayPool<byte>.Shared.Return(untiled);
         }
     }
 
     /// <summary>
-    /// Adds the salient part of rows r0 .. r0 + n − 1 (one tile) for every prepared token. 4-bit codes of an even
-    /// count start every row on a byte and are taken apart in registers; other widths are expanded to one byte
-    /// each first (the tile's rows are consecutive in the code stream: one call).
+    /// Rows <paramref name="from"/> .. <paramref name="to"/> − 1 in plane order, four at a time through
+    /// <see cref="SignDot"/>; row r's signs at <paramref name="signs"/> + (r − <paramref name="firstRow"/>)·stride.
+    /// <paramref name="streamed"/>: the rows come from the mapping, so prefetch ahead of them.
     /// </summary>
-    private void SalientRows(float* outBase, int r0, int n, int tokens, byte* codeScratch, byte** codeRows, float* salientDot, float* salientInput,
-        float* salientScale, float* salientOffset)
+    private void PlaneRows(ref Buffers p, byte* signs, int firstRow, int from, int to, bool streamed)
     {
-        int salient = _salientColumns.Length, rows = Rows;
-        bool nibbles = _salientBits == 4 && (salient & 1) == 0;
-        if (!nibbles)
+        int tokens = PreparedTokens, rows = Rows;
+        byte* stage = stackalloc byte[4 * SignDot.BlockBytes];
+        float* dot = stackalloc float[4];
+        float* tail = stackalloc float[4];
+        nint prefetchAhead = PrefetchDistance(_stride);
+        // The last group start whose prefetch stays inside the range's rows.
+        byte* lastPrefetched = streamed ? signs + (nint)(to - firstRow) * _stride - 4 * (nint)_stride - prefetchAhead : null;
+        nint tailSignOffset = (nint)_fullBlocks * SignDot.BlockBytes;
+        for (int r0 = from; r0 < to; r0 += 4)
         {
-            byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, codeScratch);
-            for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
+            int n = Math.Min(4, to - r0);
+            byte* s0 = signs + (nint)(r0 - firstRow) * _stride;
+            byte* s1 = n > 1 ? s0 + _stride : s0;
+            byte* s2 = n > 2 ? s1 + _stride : s1;
+            byte* s3 = n > 3 ? s2 + _stride : s2;
+            if (Sse.IsSupported && s0 <= lastPrefetched)
+            {
+                byte* ahead = s0 + prefetchAhead;
+                for (nint line = 0; line < 4 * _stride; line += 64) Sse.Prefetch0(ahead + line);
+            }
+            if (_tailWeights > 0)
+            {
+                // The short block's bytes end the row; staging them keeps the 32-byte loads inside the map.
+                Unsafe.CopyBlockUnaligned(stage, s0 + tailSignOffset, (uint)_tailBytes);
+                Unsafe.CopyBlockUnaligned(stage + 32, s1 + tailSignOffset, (uint)_tailBytes);
+                Unsafe.CopyBlockUnaligned(stage + 64, s2 + tailSignOffset, (uint)_tailBytes);
+                Unsafe.CopyBlockUnaligned(stage + 96, s3 + tailSignOffset, (uint)_tailBytes);
+            }
+            for (int t = 0; t < tokens; t++)
+            {
+                sbyte* q = _q + (nint)t * _blocks * Block;
+                float* dt = p.D + (nint)t * _blocks;
+                SignDot.Dot4(_path, s0, s1, s2, s3, q, dt, _fullBlocks, dot);
+                if (_tailWeights > 0)
+                {
+                    SignDot.Dot4(_path, stage, stage + 32, stage + 64, stage + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
+                    for (int k = 0; k < 4; k++) dot[k] += tail[k];
+                }
+                float* y = p.Output + (nint)t * rows + r0;
+                if (n == 4) Finish4(ref p, t, r0, dot, y);
+                else
+                {
+                    for (int k = 0; k < n; k++) y[k] = p.RowScale[r0 + k] * (2 * dot[k] - p.BlockSumTotal[t]);
+                    if (p.RowOffset != null)
+                        for (int k = 0; k < n; k++) y[k] += p.RowOffset[r0 + k] * p.UnsalientSum[t];
+                }
+            }
+            if (_salientColumns.Length > 0) SalientRows(ref p, r0, n);
         }
-        float* scale = salientScale + r0;
+    }
+
+    /// <summary>
+    /// One whole tile of 16 rows through <see cref="SignLut"/>, straight from the mapping. The short last block,
+    /// stored row after row at the tile's end, goes through the plane kernel, staged as in <see cref="PlaneRows"/>.
+    /// </summary>
+    private void LookupTile(ref Buffers p, byte* tile, int r0)
+    {
+        int tokens = PreparedTokens, rows = Rows;
+        float* dot = stackalloc float[TileRows];
+        float* tail = stackalloc float[4];
+        byte* stage = stackalloc byte[TileRows * SignDot.BlockBytes];
+        byte* tailSigns = tile + (nint)_fullBlocks * SignLut.TileBlockBytes;
+        for (int r = 0; r < TileRows && _tailWeights > 0; r++)
+            Unsafe.CopyBlockUnaligned(stage + SignDot.BlockBytes * r, tailSigns + r * _tailBytes, (uint)_tailBytes);
+        // The next tile streams in while this one is multiplied: its signs one tile ahead, block by block, on the
+        // first token, and its salient codes here (they are read in short bursts that the hardware prefetcher misses).
+        nint tileBytes = (nint)TileRows * _stride;
+        nint ahead = r0 + 2 * TileRows <= _tiledRows ? tileBytes : 0;
+        if (ahead != 0) PrefetchCodes(r0 + TileRows, TileRows);
         for (int t = 0; t < tokens; t++)
         {
-            float* x = salientInput + (nint)t * _salientStride;
-            if (nibbles) SalientCodes.Dot4Nibbles(_codes + (long)r0 * (salient / 2), salient / 2, n, x, salient, salientDot, _codes + _codeBytes);
-            else if (_salientBits == 8) SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
-            else SalientCodes.Dot4Padded(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, salientDot);
-            float* y = outBase + (nint)t * rows + r0;
-            float offset = salientOffset[t];
-            if (n == 4)
+            sbyte* q = _q + (nint)t * _blocks * Block;
+            float* dt = p.D + (nint)t * _blocks;
+            SignLut.Dot16(tile, TablesOf(t), dt, _fullBlocks, dot, t == 0 ? ahead : 0);
+            if (_tailWeights > 0)
+                for (int k = 0; k < TileRows; k += 4)
+                {
+                    byte* s = stage + SignDot.BlockBytes * k;
+                    SignDot.Dot4(_path, s, s + 32, s + 64, s + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
+                    for (int i = 0; i < 4; i++) dot[k + i] += tail[i];
+                }
+            float* y = p.Output + (nint)t * rows + r0;
+            for (int k = 0; k < TileRows; k += 4) Finish4(ref p, t, r0 + k, dot + k, y + k);
+        }
+        if (_salientColumns.Length > 0)
+        {
+            if (_nibbles) SalientTile(ref p, r0);
+            else for (int k = 0; k < TileRows; k += 4) SalientRows(ref p, r0 + k, 4);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SalientRows"/> for a whole tile of 4-bit codes: the four 4-row dots first, then the 16 rows'
+    /// outputs in two vectors (the same operations per row as <see cref="SalientRows"/>).
+    /// </summary>
+    private void SalientTile(ref Buffers p, int r0)
+    {
+        int salient = _salientColumns.Length, rows = Rows, tokens = PreparedTokens;
+        int* dot = stackalloc int[TileRows];
+        for (int t = 0; t < tokens; t++)
+        {
+            short* x = _salientInput + (nint)t * _salientStride, shifted = (salient & 1) != 0 ? x + 2 * _salientHalf : x;
+            for (int k = 0; k < TileRows; k += 4)
+                SalientCodes.Dot4Nibbles(_codes, (long)(r0 + k) * salient, salient, 4, x, shifted, _salientHalf, dot + k, _codes + _codeBytes);
+            float* y = p.Output + (nint)t * rows + r0;
+            var step = Vector256.Create(p.SalientInputScale[t]);
+            var offset = Vector256.Create(p.SalientOffset[t]);
+            for (int k = 0; k < TileRows; k += 8)
             {
-                // The common full tile in one vector: per lane the same subtract, multiply and add (not fused) as the loop below.
-                var sum = Vector128.Load(y) + Vector128.Load(scale) * (Vector128.Load(salientDot) - Vector128.Create(offset));
-                sum.Store(y);
+                // dot − offset is exact in int32: SalientCodes.InputRange bounds both terms together.
+                var centred = Avx.ConvertToVector256Single(Avx2.Subtract(Avx.LoadVector256(dot + k), offset));
+                Avx.Store(y + k, Avx.Add(Avx.LoadVector256(y + k), Avx.Multiply(Avx.Multiply(Avx.LoadVector256(p.SalientScale + r0 + k), step), centred)));
             }
-            else
-                for (int k = 0; k < n; k++) y[k] += scale[k] * (salientDot[k] - offset);
+        }
+    }
+
+    /// <summary>Prefetches the salient codes of rows <paramref name="row"/> .. + <paramref name="rows"/> − 1 (all inside the stream).</summary>
+    private void PrefetchCodes(int row, int rows)
+    {
+        if (_codes == null || !Sse.IsSupported) return;
+        long first = (long)row * _salientColumns.Length * _salientBits / 8, last = (long)(row + rows) * _salientColumns.Length * _salientBits / 8;
+        for (long at = first & ~63L; at < last; at += 64) Sse.Prefetch0(_codes + at);
+    }
+
+    /// <summary>
+    /// y = a·(2·dot − Σ_b d_b·S_b) (+ μ·Σ unsalient x') for four rows from <paramref name="r0"/> and token
+    /// <paramref name="t"/>: per lane the same operations, unfused, as the scalar loop of <see cref="PlaneRows"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish4(ref Buffers p, int t, int r0, float* dot, float* y)
+    {
+        var value = Vector128.Load(p.RowScale + r0) * (Vector128.Create(2f) * Vector128.Load(dot) - Vector128.Create(p.BlockSumTotal[t]));
+        if (p.RowOffset != null) value += Vector128.Load(p.RowOffset + r0) * Vector128.Create(p.UnsalientSum[t]);
+        value.Store(y);
+    }
+
+    /// <summary>
+    /// Adds the salient part of rows r0 .. r0 + n − 1 (n ≤ 4) for every prepared token: y += t_i·s·(Σ_r code·q_r −
+    /// 2^(b−1)·Σ_r q_r), the sums exact in int32. 4-bit codes are taken apart in registers where they lie; other
+    /// widths are expanded to one byte each first (the group's rows are consecutive in the code stream: one call).
+    /// </summary>
+    private void SalientRows(ref Buffers p, int r0, int n)
+    {
+        int salient = _salientColumns.Length, rows = Rows, tokens = PreparedTokens;
+        byte** codeRows = p.CodeRows;
+        if (!_nibbles)
+        {
+            byte* codes = SalientCodes.Expand(_codes, _codeBytes, (long)r0 * salient, n * salient, _salientBits, p.CodeScratch);
+            for (int k = 0; k < 4; k++) codeRows[k] = codes + (nint)Math.Min(k, n - 1) * salient;
+        }
+        float* scale = p.SalientScale + r0;
+        int* dot = p.SalientDot;
+        for (int t = 0; t < tokens; t++)
+        {
+            short* x = _salientInput + (nint)t * _salientStride;
+            if (_nibbles) SalientCodes.Dot4Nibbles(_codes, (long)r0 * salient, salient, n, x, (salient & 1) != 0 ? x + 2 * _salientHalf : x, _salientHalf, dot, _codes + _codeBytes);
+            else SalientCodes.Dot4(codeRows[0], codeRows[1], codeRows[2], codeRows[3], x, salient, dot);
+            float* y = p.Output + (nint)t * rows + r0;
+            float inputScale = p.SalientInputScale[t];
+            int offset = p.SalientOffset[t];
+            for (int k = 0; k < n; k++) y[k] += scale[k] * inputScale * (dot[k] - offset);
         }
     }
 
@@ -441,14 +596,14 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         if (destination.Length < cols) throw new ArgumentException($"destination holds {destination.Length} values, a row has {cols}", nameof(destination));
         var w = destination[..cols];
         // The row's plane-order bytes in the stored section: consecutive, or found byte by byte in the tiles.
-        byte* signs = _tiledSigns ? null : _storedSigns + (nint)row * _stride;
+        byte* signs = _signs + (nint)row * _stride;
         float rowScale = _rowScale[row], offset = _rowOffset?[row] ?? 0f;
         for (int j = 0; j < cols; j++)
         {
             // Same float operations as SageLayout.Decode: α = row scale · table value, then μ ± α.
             int blockStart = j / Block * Block, width = j >= _fullBlocks * Block ? _tailBytes : SignDot.BlockBytes, u = j - blockStart;
             int at = blockStart / 8 + u % width;
-            byte signByte = _tiledSigns ? _storedSigns[SignPlanes.TiledOffset(row, at, Rows, cols)] : signs[at];
+            byte signByte = _tiledSigns ? _signs[SignPlanes.TiledOffset(row, at, Rows, cols)] : signs[at];
             bool positive = (signByte >> (u / width) & 1) != 0;
             float alpha = rowScale * _columnScale[j];
             w[j] = offset + (positive ? alpha : -alpha);
@@ -467,10 +622,15 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             NativeMemory.AlignedFree(_q);
             _q = null;
         }
-        if (_untiledCopy != null)
+        if (_tables != null)
         {
-            NativeMemory.AlignedFree(_untiledCopy);
-            _untiledCopy = null;
+            NativeMemory.AlignedFree(_tables);
+            _tables = null;
+        }
+        if (_salientInput != null)
+        {
+            NativeMemory.AlignedFree(_salientInput);
+            _salientInput = null;
         }
         base.Dispose(disposing);
     }

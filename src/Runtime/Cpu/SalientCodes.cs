@@ -7,6 +7,12 @@ namespace SagePtq.Runtime.Cpu;
 /// <summary>
 /// The salient part of a sage row: its b-bit codes read from the LSB-first stream in the mapping
 /// (<see cref="Packing.Layouts.BitPacking"/> order) and their dot product with the gathered inputs.
+/// <para>
+/// The inputs are rounded to int16 on one scale per token (<see cref="QuantizeInputs"/>), so the products are
+/// integer and exact: two <c>vpmaddwd</c> per 32 codes instead of a conversion and a multiply-add per 8 in float.
+/// The rounding moves each input by at most max|x| / 65,534, 258 times finer than the int8 inputs of the binary
+/// part, and is part of the CPU kernel's definition (docs/runtime.md).
+/// </para>
 /// </summary>
 [SkipLocalsInit]
 internal static unsafe class SalientCodes
@@ -88,21 +94,76 @@ internal static unsafe class SalientCodes
         return highFirst ? buffer + 1 : buffer;
     }
 
-    /// <summary>Σ_r codes_k[r] · x[r] for four code rows (repeat a pointer for fewer): each input load serves four rows.</summary>
-    public static void Dot4(byte* c0, byte* c1, byte* c2, byte* c3, float* x, int count, float* result)
+    /// <summary>
+    /// The largest magnitude the int16 inputs may take so that, for <paramref name="count"/> inputs and
+    /// <paramref name="bits"/>-bit codes, Σ code·q minus 2^(bits−1)·Σ q is exact in int32, each term and their
+    /// difference: count·(2^bits − 1 + 2^(bits−1))·range ≤ 2^31 − 1. It is 32,767 for 4-bit codes up to 2,849 columns.
+    /// </summary>
+    public static int InputRange(int count, int bits) =>
+        count == 0 ? short.MaxValue : (int)Math.Min(short.MaxValue, int.MaxValue / ((long)count * ((1 << bits) - 1 + (1 << (bits - 1)))));
+
+    /// <summary>
+    /// Rounds the gathered salient inputs <paramref name="x"/> to int16 on one scale, s = max|x| / <paramref name="range"/>
+    /// (0 when every input is 0), into <paramref name="q"/>, and returns s; <paramref name="sum"/> is Σ q.
+    /// </summary>
+    public static float QuantizeInputs(ReadOnlySpan<float> x, Span<short> q, int range, out int sum)
+    {
+        float max = 0;
+        foreach (float v in x) max = Math.Max(max, Math.Abs(v));
+        sum = 0;
+        if (max == 0)
+        {
+            q[..x.Length].Clear();
+            return 0;
+        }
+        float inverse = range / max;
+        for (int r = 0; r < x.Length; r++)
+        {
+            int value = Math.Clamp((int)MathF.Round(x[r] * inverse), -range, range);
+            q[r] = (short)value;
+            sum += value;
+        }
+        return max / range;
+    }
+
+    /// <summary>
+    /// Lays int16 inputs out for <see cref="Dot4Nibbles"/> for rows whose first code sits at nibble
+    /// <paramref name="shift"/> (0 or 1) of their first byte: input r belongs to nibble r + shift of the row's bytes;
+    /// those at even nibbles go to <paramref name="destination"/>[0 ..], at odd ones to [<paramref name="half"/> ..],
+    /// and every other entry up to 2·<paramref name="half"/> is 0 (so the neighbouring rows' codes in a shared byte
+    /// count for nothing).
+    /// </summary>
+    public static void SplitForNibbles(ReadOnlySpan<short> q, short* destination, int half, int shift)
+    {
+        new Span<short>(destination, 2 * half).Clear();
+        for (int r = 0; r < q.Length; r++)
+        {
+            int nibble = r + shift;
+            destination[(nibble & 1) * half + (nibble >> 1)] = q[r];
+        }
+    }
+
+    /// <summary>Bytes a row of <paramref name="count"/> 4-bit codes spans, whichever nibble it starts at.</summary>
+    public static int NibbleRowBytes(int count) => (count + (count & 1) + 1) / 2;
+
+    /// <summary>
+    /// Σ_r code_k[r] · x[r], exact in int32, for four rows of one-byte codes (repeat a pointer for fewer) and int16
+    /// inputs: 16 codes widened to int16 and one <c>vpmaddwd</c> a step, the last &lt; 16 one at a time.
+    /// </summary>
+    public static void Dot4(byte* c0, byte* c1, byte* c2, byte* c3, short* x, int count, int* result)
     {
         int r = 0;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (Avx2.IsSupported && count >= 8)
+        int s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Avx2.IsSupported)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; r + 8 <= count; r += 8)
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; r + 16 <= count; r += 16)
             {
                 var v = Avx.LoadVector256(x + r);
-                a0 += Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c0 + r)) * v;
-                a1 += Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c1 + r)) * v;
-                a2 += Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c2 + r)) * v;
-                a3 += Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c3 + r)) * v;
+                a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(c0 + r), v);
+                a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(c1 + r), v);
+                a2 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(c2 + r), v);
+                a3 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(c3 + r), v);
             }
             (s0, s1, s2, s3) = (Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
         }
@@ -116,112 +177,70 @@ internal static unsafe class SalientCodes
         (result[0], result[1], result[2], result[3]) = (s0, s1, s2, s3);
     }
 
-    /// <summary>Inputs are padded with zeros to a multiple of this for <see cref="Dot4Padded"/> and <see cref="Dot4Nibbles"/>.</summary>
-    public const int InputPadding = 8;
-
-    /// <summary>The gathered inputs' stride for <paramref name="count"/> salient columns: rounded up to <see cref="InputPadding"/>.</summary>
-    public static int PaddedCount(int count) => (count + InputPadding - 1) / InputPadding * InputPadding;
-
     /// <summary>
-    /// As <see cref="Dot4"/>, eight codes a step with no scalar tail: <paramref name="x"/> must hold zeros from
-    /// <paramref name="count"/> up to <see cref="PaddedCount"/>, and each code row must be readable that far
-    /// (an <see cref="Expand"/> buffer is; whatever it holds there meets a zero input).
+    /// Σ_r code_k[r] · x[r], exact in int32, for up to four consecutive rows of <paramref name="count"/> 4-bit codes,
+    /// the first starting at nibble <paramref name="firstNibble"/> of the stream (<paramref name="rows"/> &lt; 4
+    /// repeats the last row). Inputs as <see cref="SplitForNibbles"/> lays them out, <paramref name="aligned"/> for
+    /// rows that start on a byte and <paramref name="shifted"/> for rows that start mid-byte (odd counts), each
+    /// 2·<paramref name="half"/> long with <paramref name="half"/> ≥ <see cref="NibbleRowBytes"/> rounded up to 16.
+    /// Sixteen code bytes widen to int16 words whose low and high nibbles are the codes at even and odd nibbles:
+    /// two <c>vpmaddwd</c> per 32 codes. A row's last bytes are read as one 16-byte load (bytes past the row meet
+    /// zero inputs) wherever that stays before <paramref name="readableEnd"/>, else through a copy.
     /// </summary>
-    public static void Dot4Padded(byte* c0, byte* c1, byte* c2, byte* c3, float* x, int count, float* result)
+    public static void Dot4Nibbles(byte* stream, long firstNibble, int count, int rows, short* aligned, short* shifted, int half, int* result, byte* readableEnd)
     {
-        if (!Fma.IsSupported)
+        long n0 = firstNibble, n1 = n0 + (rows > 1 ? count : 0), n2 = n1 + (rows > 2 ? count : 0), n3 = n2 + (rows > 3 ? count : 0);
+        byte* p0 = stream + (n0 >> 1), p1 = stream + (n1 >> 1), p2 = stream + (n2 >> 1), p3 = stream + (n3 >> 1);
+        short* x0 = (n0 & 1) == 0 ? aligned : shifted, x1 = (n1 & 1) == 0 ? aligned : shifted;
+        short* x2 = (n2 & 1) == 0 ? aligned : shifted, x3 = (n3 & 1) == 0 ? aligned : shifted;
+        int rowBytes = NibbleRowBytes(count);
+        if (!Avx2.IsSupported)
         {
-            Dot4(c0, c1, c2, c3, x, count, result);
-            return;
-        }
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int r = 0; r < count; r += 8)
-        {
-            var v = Avx.LoadVector256(x + r);
-            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c0 + r)), v, a0);
-            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c1 + r)), v, a1);
-            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c2 + r)), v, a2);
-            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(c3 + r)), v, a3);
-        }
-        Sum4(a0, a1, a2, a3, result);
-    }
-
-    /// <summary>
-    /// Σ_r code_k[r] · x[r] for up to four rows of 4-bit codes that start on a byte, <paramref name="rowBytes"/>
-    /// (= <paramref name="count"/> / 2) apart from <paramref name="row0"/> (<paramref name="rows"/> &lt; 4 repeats the
-    /// last row), the nibbles taken apart in registers instead of through an <see cref="Expand"/> buffer:
-    /// one 4-byte broadcast, a variable shift and a mask give eight codes as int32 lanes. Reads no byte past a
-    /// row's own codes; <paramref name="x"/> must be zero-padded as for <see cref="Dot4Padded"/>.
-    /// </summary>
-    public static void Dot4Nibbles(byte* row0, int rowBytes, int rows, float* x, int count, float* result) =>
-        Dot4Nibbles(row0, rowBytes, rows, x, count, result, row0 + (nint)rows * rowBytes);
-
-    /// <summary>
-    /// As <see cref="Dot4Nibbles(byte*, int, int, float*, int, float*)"/>, told that bytes up to
-    /// <paramref name="readableEnd"/> may be read (the end of the whole code stream): a row's last 1–3 code bytes
-    /// are then read as one word and masked, instead of byte by byte, wherever four bytes fit before that end.
-    /// The result is the same bits.
-    /// </summary>
-    public static void Dot4Nibbles(byte* row0, int rowBytes, int rows, float* x, int count, float* result, byte* readableEnd)
-    {
-        byte* p0 = row0;
-        byte* p1 = rows > 1 ? p0 + rowBytes : p0;
-        byte* p2 = rows > 2 ? p1 + rowBytes : p1;
-        byte* p3 = rows > 3 ? p2 + rowBytes : p2;
-        if (!Fma.IsSupported)
-        {
-            // No AVX2: the scalar definition.
             for (int k = 0; k < 4; k++)
             {
                 byte* p = k switch { 0 => p0, 1 => p1, 2 => p2, _ => p3 };
-                float sum = 0;
-                for (int r = 0; r < count; r++) sum += (p[r >> 1] >> 4 * (r & 1) & 15) * x[r];
+                short* x = k switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 };
+                int sum = 0;
+                for (int i = 0; i < rowBytes; i++) sum += (p[i] & 15) * x[i] + (p[i] >> 4) * x[half + i];
                 result[k] = sum;
             }
             return;
         }
-        var shifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
-        var mask = Vector256.Create(15u);
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int full = count & ~7, r8 = 0;
-        for (; r8 < full; r8 += 8)
+        Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+        int at = 0;
+        for (; at + 16 <= rowBytes; at += 16)
         {
-            var v = Avx.LoadVector256(x + r8);
-            int at = r8 >> 1;
-            a0 = Fma.MultiplyAdd(Nibbles8((uint*)(p0 + at), shifts, mask), v, a0);
-            a1 = Fma.MultiplyAdd(Nibbles8((uint*)(p1 + at), shifts, mask), v, a1);
-            a2 = Fma.MultiplyAdd(Nibbles8((uint*)(p2 + at), shifts, mask), v, a2);
-            a3 = Fma.MultiplyAdd(Nibbles8((uint*)(p3 + at), shifts, mask), v, a3);
+            a0 += NibbleProducts(Avx2.ConvertToVector256Int16(p0 + at), x0 + at, half);
+            a1 += NibbleProducts(Avx2.ConvertToVector256Int16(p1 + at), x1 + at, half);
+            a2 += NibbleProducts(Avx2.ConvertToVector256Int16(p2 + at), x2 + at, half);
+            a3 += NibbleProducts(Avx2.ConvertToVector256Int16(p3 + at), x3 + at, half);
         }
-        if (full < count)
+        if (at < rowBytes)
         {
-            // The last 2, 4 or 6 codes: only the row's own bytes are read; the zero inputs beyond count cancel the rest.
-            int at = full >> 1, bytes = (count - full + 1) >> 1;
-            var v = Avx.LoadVector256(x + full);
-            a0 = Fma.MultiplyAdd(Nibbles8(Partial(p0 + at, bytes, readableEnd), shifts, mask), v, a0);
-            a1 = Fma.MultiplyAdd(Nibbles8(Partial(p1 + at, bytes, readableEnd), shifts, mask), v, a1);
-            a2 = Fma.MultiplyAdd(Nibbles8(Partial(p2 + at, bytes, readableEnd), shifts, mask), v, a2);
-            a3 = Fma.MultiplyAdd(Nibbles8(Partial(p3 + at, bytes, readableEnd), shifts, mask), v, a3);
+            a0 += NibbleProducts(Last16(p0 + at, rowBytes - at, readableEnd), x0 + at, half);
+            a1 += NibbleProducts(Last16(p1 + at, rowBytes - at, readableEnd), x1 + at, half);
+            a2 += NibbleProducts(Last16(p2 + at, rowBytes - at, readableEnd), x2 + at, half);
+            a3 += NibbleProducts(Last16(p3 + at, rowBytes - at, readableEnd), x3 + at, half);
         }
-        Sum4(a0, a1, a2, a3, result);
+        var s = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a0, a1), Avx2.HorizontalAdd(a2, a3));
+        Sse2.Store(result, Sse2.Add(s.GetLower(), s.GetUpper()));
     }
 
+    /// <summary>Low nibbles × the inputs at even nibbles + high nibbles × those at odd ones, as int32 pair sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Nibbles8(uint* word, Vector256<uint> shifts, Vector256<uint> mask) =>
-        Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Avx2.BroadcastScalarToVector256(word), shifts) & mask).AsInt32());
+    private static Vector256<int> NibbleProducts(Vector256<short> bytes, short* x, int half) =>
+        Avx2.MultiplyAddAdjacent(bytes & Vector256.Create((short)15), Avx.LoadVector256(x)) +
+        Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bytes, 4), Avx.LoadVector256(x + half));
 
+    /// <summary>The row's last <paramref name="count"/> (&lt; 16) code bytes widened, read past them only inside the stream.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Nibbles8(uint word, Vector256<uint> shifts, Vector256<uint> mask) =>
-        Avx.ConvertToVector256Single((Avx2.ShiftRightLogicalVariable(Vector256.Create(word), shifts) & mask).AsInt32());
-
-    /// <summary>The first <paramref name="bytes"/> (&lt; 4) bytes at <paramref name="p"/> as a little-endian word, zeros above.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Partial(byte* p, int bytes, byte* readableEnd)
+    private static Vector256<short> Last16(byte* p, int count, byte* readableEnd)
     {
-        if (p + 4 <= readableEnd) return Unsafe.ReadUnaligned<uint>(p) & (uint)((1L << 8 * bytes) - 1);
-        uint word = 0;
-        for (int i = 0; i < bytes; i++) word |= (uint)p[i] << 8 * i;
-        return word;
+        if (p + 16 <= readableEnd) return Avx2.ConvertToVector256Int16(p);
+        byte* copy = stackalloc byte[16];
+        Unsafe.InitBlockUnaligned(copy, 0, 16);
+        Unsafe.CopyBlockUnaligned(copy, p, (uint)count);
+        return Avx2.ConvertToVector256Int16(copy);
     }
 
     /// <summary>The four vectors' lane sums into result[0..3], with three horizontal adds instead of four full reductions.</summary>
@@ -230,21 +249,5 @@ internal static unsafe class SalientCodes
     {
         var s = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
         Sse.Store(result, Sse.Add(s.GetLower(), s.GetUpper()));
-    }
-
-    /// <summary>Σ codes[r] · x[r] over <paramref name="count"/> entries.</summary>
-    public static float Dot(byte* codes, float* x, int count)
-    {
-        int r = 0;
-        float sum = 0;
-        if (Avx2.IsSupported && count >= 8)
-        {
-            var acc = Vector256<float>.Zero;
-            for (; r + 8 <= count; r += 8)
-                acc += Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(codes + r)) * Avx.LoadVector256(x + r);
-            sum = Vector256.Sum(acc);
-        }
-        for (; r < count; r++) sum += codes[r] * x[r];
-        return sum;
     }
 }

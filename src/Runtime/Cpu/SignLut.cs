@@ -149,14 +149,18 @@ internal static unsafe class SignLut
     /// The 16 rows of one tile against one token: result[r] = Σ_b d[b] · Σ_{t &lt; 256} bit(r, b, t) · q[256·b + t]
     /// over <paramref name="blocks"/> full blocks, <paramref name="tile"/> at the tile's first block
     /// (<see cref="TileBlockBytes"/> a block), <paramref name="tables"/> from <see cref="BuildTables"/>. AVX2 only.
+    /// With <paramref name="prefetchAhead"/> ≠ 0, each block also prefetches the 512 bytes that far past it (the
+    /// next tile, streamed in while this one is multiplied).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Dot16(byte* tile, byte* tables, float* d, int blocks, float* result)
+    public static void Dot16(byte* tile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead = 0)
     {
         var bias = Vector256.Create(BlockBias);
         Vector256<float> even = default, odd = default;
         for (int b = 0; b < blocks; b++, tile += TileBlockBytes, tables += TableBytes)
         {
+            if (prefetchAhead != 0)
+                for (int line = 0; line < TileBlockBytes; line += 64) Sse.Prefetch0(tile + prefetchAhead + line);
             // 16-bit counters of 16·H′ + L per row, even rows and odd rows apart, both lanes.
             Vector256<short> evenRows = default, oddRows = default;
             Pair(ref evenRows, ref oddRows, tile, tables, 0);
@@ -215,25 +219,5 @@ internal static unsafe class SignLut
         var both = Sse2.Add(counters.GetLower(), counters.GetUpper()).AsUInt16();
         var sums = Avx.ConvertToVector256Single(Avx2.Subtract(Avx2.ConvertToVector256Int32(both), bias));
         return Fma.IsSupported ? Fma.MultiplyAdd(sums, scale, f) : Avx.Add(f, Avx.Multiply(sums, scale));
-    }
-
-    /// <summary>
-    /// Writes the 16 rows of one tile's full block back in plane order: row r's 32 bytes to
-    /// <paramref name="rows"/> + r·<paramref name="rowStride"/> (a transpose of 16 × 16 bytes per lane).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void UntileBlock(byte* tileBlock, byte* rows, nint rowStride)
-    {
-        if (Avx2.IsSupported)
-        {
-            var loaded = stackalloc Vector256<byte>[16];
-            for (int j = 0; j < 16; j++) loaded[j] = Avx.LoadVector256(tileBlock + 32 * j);
-            Transpose16(loaded, rows, rowStride);
-            return;
-        }
-        for (int j = 0; j < 16; j++)
-            for (int h = 0; h < 2; h++)
-                for (int r = 0; r < TileRows; r++)
-                    rows[r * rowStride + 16 * h + j] = tileBlock[32 * j + 16 * h + r];
     }
 }

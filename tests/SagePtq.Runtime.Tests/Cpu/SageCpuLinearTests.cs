@@ -108,6 +108,45 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
         Assert.Equal(batch, parallel);
     }
 
+    public static TheoryData<string> TiledCaseNames()
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in SageTestPack.Cases.Where(c => c.Tiled && c.Rows >= SignPlanes.TileRows)) data.Add(c.Name);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TiledCaseNames))]
+    public void PromptBatchesAndRangesThatCutATileAgreeWithTheTableKernel(string caseName)
+    {
+        // A batch above the table limit (8 tokens) untiles each tile and runs the plane kernel, and so does a row
+        // range that cuts a tile; one token over whole tiles runs the table kernel (on AVX2). The block sums are
+        // exact either way, so the results differ only by the order of the float accumulation.
+        var e = fixture.Encodings[caseName];
+        const int tokens = 10;
+        using var linear = SageCpuLinear.Create(fixture.Pack, caseName, tokens);
+        var x = Inputs(e.Cols, tokens, seed: 11);
+        var batch = new float[tokens * e.Rows];
+        linear.MultiplyAll(x, tokens, batch);
+        var single = new float[e.Rows];
+        var cut = new float[e.Rows];
+        for (int t = 0; t < tokens; t++)
+        {
+            var xt = x.AsSpan(t * e.Cols, e.Cols);
+            linear.MultiplyAll(xt, 1, single);
+            linear.Prepare(xt, 1);
+            linear.Multiply(cut, 0, 5);
+            linear.Multiply(cut, 5, e.Rows - 3);
+            linear.Multiply(cut, e.Rows - 3, e.Rows);
+            float scale = single.Max(Math.Abs) + 1e-6f;
+            for (int i = 0; i < e.Rows; i++)
+            {
+                Assert.True(Math.Abs(batch[t * e.Rows + i] - single[i]) <= 1e-5f * scale, $"token {t} row {i}: batch {batch[t * e.Rows + i]}, alone {single[i]}");
+                Assert.True(Math.Abs(cut[i] - single[i]) <= 1e-5f * scale, $"token {t} row {i}: cut ranges {cut[i]}, whole {single[i]}");
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(CaseNames))]
     public void DecodeRowEqualsSageLayoutDecode(string caseName)
@@ -295,6 +334,13 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
         double unsalientSum = 0, unsalientAbs = 0;
         for (int j = 0; j < e.Cols; j++)
             if (!e.SalientColumns.Contains((ushort)j)) { unsalientSum += rotated[j]; unsalientAbs += Math.Abs(rotated[j]); }
+        // The salient inputs, rounded to int16 on one scale as the kernel defines (docs/runtime.md): q = round(x'·range/max).
+        int range = (int)Math.Min(short.MaxValue, int.MaxValue / ((long)Math.Max(1, salient) * ((1 << e.SalientBits) - 1 + (1 << (e.SalientBits - 1)))));
+        float max = 0;
+        for (int r = 0; r < salient; r++) max = Math.Max(max, Math.Abs(rotated[e.SalientColumns[r]]));
+        float inverse = max == 0 ? 0 : range / max, salientStep = max == 0 ? 0 : max / range;
+        var salientQ = new int[salient];
+        for (int r = 0; r < salient; r++) salientQ[r] = Math.Clamp((int)MathF.Round(rotated[e.SalientColumns[r]] * inverse), -range, range);
         var y = new double[e.Rows];
         var magnitude = new double[e.Rows];
         for (int i = 0; i < e.Rows; i++)
@@ -315,10 +361,12 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
             for (int r = 0; r < salient; r++)
             {
                 int code = e.SalientCodes[i * salient + r];
-                sal += (code - half) * (double)rotated[e.SalientColumns[r]];
-                // The kernel forms Σ code·x' and 2^(b−1)·Σ x' apart, so their sizes set its rounding.
-                salAbs += (code + half) * Math.Abs((double)rotated[e.SalientColumns[r]]);
+                sal += (code - half) * (double)salientQ[r];
+                // The kernel forms Σ code·q and 2^(b−1)·Σ q apart, so their sizes set its rounding.
+                salAbs += (code + half) * Math.Abs((double)salientQ[r]);
             }
+            sal *= salientStep;
+            salAbs *= salientStep;
             double scale = salient > 0 ? (double)(float)e.SalientScales![i] : 0;
             double mu = e.RowOffsets is null ? 0 : (double)(float)e.RowOffsets[i];
             y[i] = rowScale[i] * binary + scale * sal + mu * unsalientSum;

@@ -34,106 +34,93 @@ public sealed unsafe class SalientCodesTests
     }
 
     [Fact]
-    public void DotMatchesADoubleSum()
+    public void ByteCodeDotsAreExactIntegerSums()
     {
         var random = new Random(2);
-        foreach (int count in new[] { 1, 8, 13, 40, 100 })
+        foreach (int count in new[] { 1, 8, 13, 16, 40, 100 })
         {
             var codes = Enumerable.Range(0, count).Select(_ => (byte)random.Next(256)).ToArray();
-            var x = Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
-            double expected = 0, magnitude = 0;
-            for (int r = 0; r < count; r++) { expected += codes[r] * (double)x[r]; magnitude += Math.Abs(codes[r] * (double)x[r]); }
-            var four = new float[4];
+            var x = Enumerable.Range(0, count).Select(_ => (short)random.Next(-32767, 32768)).ToArray();
             var reversed = codes.Reverse().ToArray();
+            var four = new int[4];
             fixed (byte* c = codes, rc = reversed)
-            fixed (float* px = x, pf = four)
-            {
-                Assert.True(Math.Abs(SalientCodes.Dot(c, px, count) - expected) <= 1e-6 * magnitude, $"count {count}");
+            fixed (short* px = x)
+            fixed (int* pf = four)
                 SalientCodes.Dot4(c, rc, c, c, px, count, pf);
-                double reversedExpected = 0;
-                for (int r = 0; r < count; r++) reversedExpected += reversed[r] * (double)x[r];
-                Assert.True(Math.Abs(four[0] - expected) <= 1e-6 * magnitude, $"count {count}");
-                Assert.True(Math.Abs(four[1] - reversedExpected) <= 1e-6 * 255 * x.Sum(v => Math.Abs(v)), $"count {count}");
-                Assert.Equal(four[0], four[2]);
-            }
+            long expected = 0, reversedExpected = 0;
+            for (int r = 0; r < count; r++) { expected += codes[r] * x[r]; reversedExpected += reversed[r] * x[r]; }
+            Assert.Equal([expected, reversedExpected, expected, expected], four.Select(v => (long)v).ToArray());
         }
     }
 
     [Fact]
-    public void NibblesAndPaddedDotsMatchADoubleSumForEveryRowCountAndTail()
+    public void NibbleDotsAreExactForEveryRowCountAndTailAndReadNoBytePastTheStream()
     {
         var random = new Random(5);
-        foreach (int count in new[] { 2, 4, 6, 8, 10, 14, 16, 22, 92, 100 })
-            for (int rows = 1; rows <= 4; rows++)
-            {
-                int rowBytes = count / 2, padded = SalientCodes.PaddedCount(count);
-                // Exactly the rows' bytes, so a read past them would see another allocation's (or fail under a checker).
-                var stream = new byte[rows * rowBytes];
-                random.NextBytes(stream);
-                var x = new float[padded];
-                for (int r = 0; r < count; r++) x[r] = (float)(random.NextDouble() - 0.5);
-                var expanded = new byte[4 * (count + SalientCodes.BufferSlack)];
-                var nibbles = new float[4];
-                var paddedResult = new float[4];
-                fixed (byte* s = stream, e = expanded)
-                fixed (float* px = x, pn = nibbles, pp = paddedResult)
-                {
-                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pn);
-                    byte* codes = SalientCodes.Expand(s, stream.Length, 0, rows * count, 4, e);
-                    byte* Row(int k) => codes + Math.Min(k, rows - 1) * count;
-                    SalientCodes.Dot4Padded(Row(0), Row(1), Row(2), Row(3), px, count, pp);
-                    for (int k = 0; k < 4; k++)
+        foreach (int count in new[] { 1, 2, 3, 4, 6, 7, 8, 10, 14, 16, 22, 31, 32, 33, 34, 92, 100, 247 })
+            foreach (int firstRow in new[] { 0, 4, 8 })
+                for (int rows = 1; rows <= 4; rows++)
+                    foreach (int more in new[] { 0, 20 })
                     {
-                        int row = Math.Min(k, rows - 1);
-                        double expected = 0, magnitude = 0;
-                        for (int r = 0; r < count; r++)
+                        int half = (SalientCodes.NibbleRowBytes(count) + 15) & ~15;
+                        // The stream up to the group's last row, then (more > 0) more of it that a 16-byte read may run into.
+                        var stream = new byte[((firstRow + rows) * count + 1) / 2 + more];
+                        random.NextBytes(stream);
+                        var q = new short[count];
+                        for (int r = 0; r < count; r++) q[r] = (short)random.Next(-32767, 32768);
+                        var aligned = new short[2 * half];
+                        var shifted = new short[2 * half];
+                        var result = new int[4];
+                        fixed (byte* s = stream)
+                        fixed (short* pa = aligned, ps = shifted)
+                        fixed (int* pr = result)
                         {
-                            int code = stream[row * rowBytes + r / 2] >> 4 * (r & 1) & 15;
-                            expected += code * (double)x[r];
-                            magnitude += Math.Abs(code * (double)x[r]);
+                            SalientCodes.SplitForNibbles(q, pa, half, shift: 0);
+                            SalientCodes.SplitForNibbles(q, ps, half, shift: 1);
+                            SalientCodes.Dot4Nibbles(s, (long)firstRow * count, count, rows, pa, ps, half, pr, s + stream.Length);
                         }
-                        Assert.True(Math.Abs(nibbles[k] - expected) <= 1e-6 * magnitude + 1e-30, $"nibbles count {count} rows {rows} k {k}: {nibbles[k]} vs {expected}");
-                        Assert.True(Math.Abs(paddedResult[k] - expected) <= 1e-6 * magnitude + 1e-30, $"padded count {count} rows {rows} k {k}: {paddedResult[k]} vs {expected}");
+                        for (int k = 0; k < 4; k++)
+                        {
+                            long first = (long)(firstRow + Math.Min(k, rows - 1)) * count, expected = 0;
+                            for (int r = 0; r < count; r++)
+                                expected += (stream[(first + r) >> 1] >> (int)(4 * ((first + r) & 1)) & 15) * q[r];
+                            Assert.True(expected == result[k], $"count {count} first row {firstRow} rows {rows} more {more} k {k}: {result[k]} vs {expected}");
+                        }
                     }
-                }
-            }
     }
 
     [Fact]
-    public void PaddedCountRoundsUpToEight()
+    public void InputsAreRoundedOnOneScaleWithinTheExactRange()
     {
-        Assert.Equal(0, SalientCodes.PaddedCount(0));
-        Assert.Equal(8, SalientCodes.PaddedCount(1));
-        Assert.Equal(8, SalientCodes.PaddedCount(8));
-        Assert.Equal(96, SalientCodes.PaddedCount(92));
-    }
-}
+        float[] x = [0.5f, -1.25f, 0f, 0.3f, 1e-6f];
+        var q = new short[5];
+        float scale = SalientCodes.QuantizeInputs(x, q, 1000, out int sum);
+        Assert.Equal(1.25f / 1000, scale);
+        Assert.Equal(new short[] { 400, -1000, 0, 240, 0 }, q);
+        Assert.Equal(-360, sum);
+        Assert.Equal(0f, SalientCodes.QuantizeInputs(new float[3], q, 1000, out sum));
+        Assert.Equal(0, sum);
+        Assert.Equal(new short[] { 0, 0, 0, 240, 0 }, q);
 
-public sealed class SalientNibbleWordReadTests
-{
-    /// <summary>Reading a row's last code bytes as one masked word (when the stream goes on) gives the bits of the byte-by-byte read.</summary>
-    [Fact]
-    public unsafe void A_readable_stream_end_changes_no_bit_of_the_nibble_dots()
-    {
-        var random = new Random(9);
-        foreach (int count in new[] { 2, 4, 6, 8, 10, 14, 26, 100 })
-            for (int rows = 1; rows <= 4; rows++)
-            {
-                int rowBytes = count / 2;
-                var stream = new byte[rows * rowBytes + 8];   // the rows, then more of the stream
-                random.NextBytes(stream);
-                var x = new float[SalientCodes.PaddedCount(count)];
-                for (int r = 0; r < count; r++) x[r] = (float)(random.NextDouble() - 0.5);
-                var exact = new float[4];
-                var word = new float[4];
-                fixed (byte* s = stream)
-                fixed (float* px = x, pe = exact, pw = word)
-                {
-                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pe);
-                    SalientCodes.Dot4Nibbles(s, rowBytes, rows, px, count, pw, s + stream.Length);
-                }
-                for (int k = 0; k < 4; k++)
-                    Assert.True(BitConverter.SingleToUInt32Bits(exact[k]) == BitConverter.SingleToUInt32Bits(word[k]), $"count {count} rows {rows} k {k}: {word[k]} vs {exact[k]}");
-            }
+        // Nibble layouts: input r at nibble r + shift, even nibbles first, zeros elsewhere.
+        short[] values = [1, 2, 3];
+        var layout = new short[8];
+        fixed (short* p = layout)
+        {
+            layout.AsSpan().Fill(9);
+            SalientCodes.SplitForNibbles(values, p, 4, shift: 0);
+            Assert.Equal(new short[] { 1, 3, 0, 0, 2, 0, 0, 0 }, layout);
+            SalientCodes.SplitForNibbles(values, p, 4, shift: 1);
+            Assert.Equal(new short[] { 0, 2, 0, 0, 1, 3, 0, 0 }, layout);
+        }
+        Assert.Equal(2, SalientCodes.NibbleRowBytes(3));
+        Assert.Equal(2, SalientCodes.NibbleRowBytes(4));
+
+        // 4-bit codes keep the full int16 range up to 2,849 columns; wider codes or more columns shrink it so that
+        // count·(2^b − 1 + 2^(b−1))·range stays within int32.
+        Assert.Equal(32767, SalientCodes.InputRange(92, 4));
+        Assert.Equal(32767, SalientCodes.InputRange(2849, 4));
+        Assert.True(2850L * 23 * SalientCodes.InputRange(2850, 4) <= int.MaxValue);
+        Assert.Equal(int.MaxValue / (1871 * 383), SalientCodes.InputRange(1871, 8));
     }
 }

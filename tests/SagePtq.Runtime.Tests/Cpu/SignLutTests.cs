@@ -103,19 +103,6 @@ public sealed unsafe class SignLutTests
             }
         }
     }
-
-    [Fact]
-    public void UntilingRestoresThePlaneOrderRows()
-    {
-        const int blocks = 2;
-        var (rows, _) = RandomProblem(blocks, 9);
-        var tile = TileOf(rows, blocks);
-        var back = new byte[rows.Length];
-        fixed (byte* pt = tile, pb = back)
-            for (int b = 0; b < blocks; b++)
-                SignLut.UntileBlock(pt + 512 * b, pb + 32 * b, blocks * 32);
-        Assert.Equal(rows, back);
-    }
 }
 
 /// <summary>A test of the table kernel, which needs AVX2 (elsewhere tiled packs are untiled and run through <see cref="SignDot"/>).</summary>
