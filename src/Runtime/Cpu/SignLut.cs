@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Runtime.Cpu;
 
@@ -72,11 +73,13 @@ internal static unsafe class SignLut
                 var x2 = Avx.LoadVector256((byte*)planes + 64);
                 var x3 = Avx.LoadVector256((byte*)planes + 96);
 
+                // entries[m] byte i = entry m of sign byte i's table; transposed, row j holds sign byte j's entries
+                // (low lane) and sign byte 16 + j's (high lane): the tile load's order.
                 SubsetSums(entries, Vector256<byte>.Zero, x0 & nibble, x1 & nibble, x2 & nibble, x3 & nibble);
-                Transpose16(entries, tables + 32 * half, 128);
+                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + 32 * half, 128);
 
                 SubsetSums(entries, Vector256.Create((byte)HighBias), High(x0), High(x1), High(x2), High(x3));
-                Transpose16(entries, tables + 32 * (2 + half), 128);
+                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + 32 * (2 + half), 128);
             }
         }
     }
@@ -97,30 +100,6 @@ internal static unsafe class SignLut
         entries[3] = entries[1] + x1;
         for (int m = 4; m < 8; m++) entries[m] = entries[m - 4] + x2;
         for (int m = 8; m < 16; m++) entries[m] = entries[m - 8] + x3;
-    }
-
-    /// <summary>
-    /// Transposes two 16×16 byte matrices at once, one per 128-bit lane: byte c of row r goes to byte r of row c.
-    /// Four rounds of byte interleaves, each pairing rows k and k + 8 (every round moves one bit of the row index
-    /// into the byte index). Writes row c to <paramref name="destination"/> + c·<paramref name="stride"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Transpose16(Vector256<byte>* rows, byte* destination, nint stride)
-    {
-        var other = stackalloc Vector256<byte>[16];
-        Vector256<byte>* from = rows, to = other;
-        for (int round = 0; round < 4; round++)
-        {
-            for (int k = 0; k < 8; k++)
-            {
-                to[2 * k] = Avx2.UnpackLow(from[k], from[k + 8]);
-                to[2 * k + 1] = Avx2.UnpackHigh(from[k], from[k + 8]);
-            }
-            var swap = from;
-            from = to;
-            to = swap;
-        }
-        for (int c = 0; c < 16; c++) Avx.Store(destination + c * stride, from[c]);
     }
 
     /// <summary>The oracle of <see cref="BuildTables"/>: every entry summed one activation at a time.</summary>

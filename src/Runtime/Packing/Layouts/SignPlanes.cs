@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace SagePtq.Runtime.Packing.Layouts;
 
@@ -132,14 +130,14 @@ public static class SignPlanes
     /// Both spans hold exactly rows · <see cref="RowBytes"/> bytes.
     /// </summary>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public static void Tile(ReadOnlySpan<byte> planes, Span<byte> tiled, int rows, int cols) => Reorder(planes, tiled, rows, cols, toTiles: true, Sse2.IsSupported);
+    public static void Tile(ReadOnlySpan<byte> planes, Span<byte> tiled, int rows, int cols) => Reorder(planes, tiled, rows, cols, toTiles: true);
 
     /// <summary>The inverse of <see cref="Tile"/>: a row-tiled section back to plane-order rows, row after row.</summary>
     /// <exception cref="ArgumentException">A span's length does not match the shape.</exception>
-    public static void Untile(ReadOnlySpan<byte> tiled, Span<byte> planes, int rows, int cols) => Reorder(tiled, planes, rows, cols, toTiles: false, Sse2.IsSupported);
+    public static void Untile(ReadOnlySpan<byte> tiled, Span<byte> planes, int rows, int cols) => Reorder(tiled, planes, rows, cols, toTiles: false);
 
-    /// <summary><see cref="Tile"/> (or <see cref="Untile"/>) with the 16 × 16 byte transposes in SSE2 registers or in scalar code (tests).</summary>
-    internal static void Reorder(ReadOnlySpan<byte> source, Span<byte> destination, int rows, int cols, bool toTiles, bool simd)
+    /// <summary><see cref="Tile"/> (or <see cref="Untile"/>) with each block's bytes moved by <see cref="ByteTranspose"/>.</summary>
+    private static unsafe void Reorder(ReadOnlySpan<byte> source, Span<byte> destination, int rows, int cols, bool toTiles)
     {
         CheckShape(rows, cols);
         long expected = (long)rows * RowBytes(cols);
@@ -149,55 +147,26 @@ public static class SignPlanes
             throw new ArgumentException($"{rows} sign rows of {cols} weights take {expected} bytes, the destination holds {destination.Length}", nameof(destination));
         int stride = RowBytes(cols), fullBlocks = cols / BlockWeights, fullBytes = fullBlocks * BlockBytes, tailBytes = stride - fullBytes;
         int tileBytes = TileRows * stride, tiles = rows / TileRows;
-        for (int t = 0; t < tiles; t++)
-        {
-            // Each 16-byte half of a block, 16 rows deep, is a 16 × 16 byte transpose between the two orders.
-            for (int half = 0; half < 2 * fullBlocks; half++)
+        fixed (byte* from = source, to = destination)
+            for (int t = 0; t < tiles; t++)
             {
-                int atRows = 16 * half, atTile = TileRows * BlockBytes * (half / 2) + 16 * (half % 2);
-                if (toTiles) Transpose16(source.Slice(t * tileBytes + atRows), stride, destination.Slice(t * tileBytes + atTile), BlockBytes, simd);
-                else Transpose16(source.Slice(t * tileBytes + atTile), BlockBytes, destination.Slice(t * tileBytes + atRows), stride, simd);
+                // A block of 16 rows is 16 rows of 32 bytes in plane order and 16 runs of 32 bytes (sign bytes j and
+                // 16 + j of the 16 rows) in the tiled one: a transpose of each 16-byte half between the two.
+                for (int b = 0; b < fullBlocks; b++)
+                {
+                    nint inRows = (nint)t * tileBytes + b * BlockBytes, inTile = (nint)t * tileBytes + b * TileRows * BlockBytes;
+                    if (toTiles) ByteTranspose.Transpose16x2(from + inRows, stride, to + inTile, BlockBytes);
+                    else ByteTranspose.Transpose16x2(from + inTile, BlockBytes, to + inRows, stride);
+                }
+                // The short last block: row r's bytes end its row and sit at r·tailBytes after the tile's full blocks.
+                for (int r = 0; r < TileRows && tailBytes > 0; r++)
+                {
+                    int inRows = t * tileBytes + r * stride + fullBytes, inTile = t * tileBytes + TileRows * fullBytes + r * tailBytes;
+                    source.Slice(toTiles ? inRows : inTile, tailBytes).CopyTo(destination.Slice(toTiles ? inTile : inRows, tailBytes));
+                }
             }
-            // The short last block: row r's bytes end its row and sit at r·tailBytes after the tile's full blocks.
-            for (int r = 0; r < TileRows && tailBytes > 0; r++)
-            {
-                int inRows = t * tileBytes + r * stride + fullBytes, inTile = t * tileBytes + TileRows * fullBytes + r * tailBytes;
-                source.Slice(toTiles ? inRows : inTile, tailBytes).CopyTo(destination.Slice(toTiles ? inTile : inRows, tailBytes));
-            }
-        }
         int remainder = tiles * tileBytes;
         source[remainder..].CopyTo(destination[remainder..]);
-    }
-
-    /// <summary>
-    /// destination[c · destinationStride + r] = source[r · sourceStride + c] for r, c in 0..15. The SSE2 path
-    /// interleaves row i with row i + 8 four times: each pass rotates the 8-bit (row, column) index by one bit,
-    /// so four passes swap its halves.
-    /// </summary>
-    internal static void Transpose16(ReadOnlySpan<byte> source, int sourceStride, Span<byte> destination, int destinationStride, bool simd)
-    {
-        if (!simd)
-        {
-            for (int r = 0; r < 16; r++)
-                for (int c = 0; c < 16; c++) destination[c * destinationStride + r] = source[r * sourceStride + c];
-            return;
-        }
-        // Bounds: the last 16-byte run of each side must lie inside its span.
-        _ = source[15 * sourceStride + 15];
-        _ = destination[15 * destinationStride + 15];
-        Span<Vector128<byte>> a = stackalloc Vector128<byte>[16];
-        Span<Vector128<byte>> b = stackalloc Vector128<byte>[16];
-        for (int r = 0; r < 16; r++) a[r] = Vector128.Create(source.Slice(r * sourceStride, 16));
-        for (int pass = 0; pass < 4; pass++)
-        {
-            for (int i = 0; i < 8; i++)
-            {
-                b[2 * i] = Sse2.UnpackLow(a[i], a[i + 8]);
-                b[2 * i + 1] = Sse2.UnpackHigh(a[i], a[i + 8]);
-            }
-            b.CopyTo(a);
-        }
-        for (int c = 0; c < 16; c++) a[c].CopyTo(destination.Slice(c * destinationStride, 16));
     }
 
     private static void CheckShape(int rows, int cols)
