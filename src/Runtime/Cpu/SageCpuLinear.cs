@@ -179,15 +179,14 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         }
         _d = GC.AllocateUninitializedArray<float>(maxTokens * _blocks, pinned: true);
         _blockSumTotal = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
-        // Zeroed once: the pads past the inputs (up to a multiple of 16 per half) must read 0 and are never written.
         _nibbles = _salientBits == 4;
         _salientHalf = (SalientCodes.NibbleRowBytes(salientCount) + 15) & ~15;
-        // Nibbles: the layout for rows that start on a byte, then (odd counts) the one for rows that start mid-byte.
+        // Nibbles: the layout for rows that start on a byte, then (odd counts) the one for rows that start mid-byte,
+        // each rewritten whole, zero pads included, by every Prepare.
         _salientStride = _nibbles ? 2 * _salientHalf * (1 + (salientCount & 1)) : salientCount;
         _salientValues = new short[salientCount];
         _salientRange = SalientCodes.InputRange(salientCount, _salientBits);
         _salientInput = (short*)NativeMemory.AlignedAlloc((nuint)maxTokens * (nuint)Math.Max(1, _salientStride) * 2, 64);
-        NativeMemory.Clear(_salientInput, (nuint)maxTokens * (nuint)Math.Max(1, _salientStride) * 2);
         _salientInputScale = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         _salientGathered = new float[salientCount];
         _salientOffsetSum = GC.AllocateUninitializedArray<int>(maxTokens, pinned: true);
