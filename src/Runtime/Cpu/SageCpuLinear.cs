@@ -38,9 +38,10 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private const int StackCodes = 4096;
 
     /// <summary>
-    /// Batches of up to this many tokens run the lookup-table kernel on tiled signs; larger ones (prompt batches)
-    /// untile each tile and run the plane kernel. Tables take 8 times the bytes of the int8 activations, so keeping
-    /// them for a whole prompt batch of a 7B model would cost hundreds of MB; decoding needs one token's.
+    /// <see cref="Prepare"/> builds and keeps the lookup tables of batches up to this many tokens (decoding).
+    /// Tables take 8 times the bytes of the int8 activations, so keeping them for a whole prompt batch of a 7B
+    /// model would cost hundreds of MB: larger batches build one token's tables at a time in each
+    /// <see cref="Multiply"/> call instead, which costs a few percent of the product.
     /// </summary>
     private const int LookupTokens = 8;
 
@@ -328,13 +329,19 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// </summary>
     private static nint PrefetchDistance(int rowBytes) => 4 * rowBytes <= 2048 ? 8 * rowBytes : (6 * rowBytes + 63) & ~63;
 
-    /// <summary>The pinned buffers of one <see cref="Multiply"/> call, for the row loops it hands them to.</summary>
+    /// <summary>
+    /// The pinned buffers of one <see cref="Multiply"/> call, for the row loops it hands them to, and the tokens
+    /// [FirstToken, EndToken) the table loops cover with their tables (token t's at Tables + (t − FirstToken)·TableStride).
+    /// </summary>
     private struct Buffers
     {
         public float* Output, D, RowScale, RowOffset, UnsalientSum, BlockSumTotal, SalientScale, SalientInputScale;
         public int* SalientOffset, SalientDot;
         public byte* CodeScratch;
         public byte** CodeRows;
+        public int FirstToken, EndToken;
+        public byte* Tables;
+        public nint TableStride;
     }
 
     /// <inheritdoc />
@@ -352,7 +359,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         int codeStride = salient + SalientCodes.BufferSlack;
         byte[]? rentedCodes = salient > StackCodes ? ArrayPool<byte>.Shared.Rent(4 * codeStride) : null;
         Span<byte> codeBuffer = rentedCodes is null ? stackalloc byte[4 * (Math.Min(salient, StackCodes) + SalientCodes.BufferSlack)] : rentedCodes;
-        byte[]? untiled = null;
+        byte[]? untiled = null, tableBuffer = null;
         try
         {
             fixed (float* outBase = output)
@@ -373,34 +380,66 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                     Output = outBase, D = d, RowScale = rowScale, RowOffset = rowOffset, UnsalientSum = unsalientSum,
                     BlockSumTotal = blockSumTotal, SalientInputScale = salientInputScale, SalientScale = salientScale, SalientOffset = salientOffset,
                     SalientDot = salientDot, CodeScratch = codeScratch, CodeRows = codeRows,
+                    FirstToken = 0, EndToken = tokens, Tables = _tables, TableStride = (nint)_fullBlocks * SignLut.TableBytes,
                 };
-                int r = rowStart;
-                while (r < rowEnd && r < _tiledRows)
+                // Whole tiles inside the range go through the tables: the prepared ones (decoding), or, for a prompt
+                // batch, one token's at a time built here into a buffer of this call. Rows in cut tiles are untiled;
+                // rows after the last tile, and untiled packs, are read in plane order.
+                int tiledEnd = Math.Min(rowEnd, _tiledRows);
+                int wholeStart = Math.Min((rowStart + TileRows - 1) / TileRows * TileRows, tiledEnd), wholeEnd = Math.Max(wholeStart, tiledEnd / TileRows * TileRows);
+                bool tables = _tablesPrepared || _tables != null;
+                if (rowStart < wholeStart) StagedTiles(ref buffers, rowStart, wholeStart, ref untiled);
+                if (!tables) StagedTiles(ref buffers, wholeStart, wholeEnd, ref untiled);
+                else if (_tablesPrepared) LookupTiles(ref buffers, wholeStart, wholeEnd);
+                else if (wholeStart < wholeEnd)
                 {
-                    int tile = r - r % TileRows, end = Math.Min(rowEnd, tile + TileRows);
-                    byte* tileSigns = _signs + (nint)tile * _stride;
-                    if (_tablesPrepared && r == tile && end == tile + TileRows) LookupTile(ref buffers, tileSigns, tile);
-                    else
+                    // A prompt batch: tokens outer, so that one token's tables stay in cache over the range's tiles.
+                    tableBuffer = ArrayPool<byte>.Shared.Rent(_fullBlocks * SignLut.TableBytes + 63);
+                    fixed (byte* pinned = tableBuffer)
                     {
-                        // A tile the tables do not cover (a prompt batch, a machine without AVX2, a range that cuts
-                        // the tile): its rows back in plane order, then the plane kernel.
-                        untiled ??= ArrayPool<byte>.Shared.Rent(TileRows * _stride);
-                        fixed (byte* rowsOfTile = untiled)
+                        byte* aligned = (byte*)(((nint)pinned + 63) & ~(nint)63);
+                        for (int t = 0; t < tokens; t++)
                         {
-                            SignPlanes.Untile(new ReadOnlySpan<byte>(tileSigns, TileRows * _stride), untiled.AsSpan(0, TileRows * _stride), TileRows, Cols);
-                            PlaneRows(ref buffers, rowsOfTile, tile, r, end, streamed: false);
+                            SignLut.BuildTables(_q + (nint)t * _blocks * Block, _fullBlocks, aligned);
+                            (buffers.FirstToken, buffers.EndToken, buffers.TableStride) = (t, t + 1, 0);
+                            buffers.Tables = aligned;
+                            LookupTiles(ref buffers, wholeStart, wholeEnd);
                         }
                     }
-                    r = end;
+                    (buffers.FirstToken, buffers.EndToken) = (0, tokens);
                 }
-                // Untiled packs, and the rows after the last tile (stored in plane order right after the tiles).
-                if (r < rowEnd) PlaneRows(ref buffers, _signs, 0, r, rowEnd, streamed: true);
+                if (wholeEnd < tiledEnd) StagedTiles(ref buffers, wholeEnd, tiledEnd, ref untiled);
+                if (Math.Max(rowStart, tiledEnd) < rowEnd) PlaneRows(ref buffers, _signs, 0, Math.Max(rowStart, tiledEnd), rowEnd, streamed: true);
             }
         }
         finally
         {
             if (rentedCodes is not null) ArrayPool<byte>.Shared.Return(rentedCodes);
             if (untiled is not null) ArrayPool<byte>.Shared.Return(untiled);
+            if (tableBuffer is not null) ArrayPool<byte>.Shared.Return(tableBuffer);
+        }
+    }
+
+    /// <summary>Whole tiles from row <paramref name="from"/> to <paramref name="to"/> through <see cref="LookupTile"/>.</summary>
+    private void LookupTiles(ref Buffers p, int from, int to)
+    {
+        for (int tile = from; tile < to; tile += TileRows) LookupTile(ref p, _signs + (nint)tile * _stride, tile);
+    }
+
+    /// <summary>
+    /// Rows <paramref name="from"/> .. <paramref name="to"/> − 1 of the tiled part through the plane kernel: each tile
+    /// they touch untiled into <paramref name="untiled"/> (rented on first use), then <see cref="PlaneRows"/>.
+    /// </summary>
+    private void StagedTiles(ref Buffers p, int from, int to, ref byte[]? untiled)
+    {
+        int bytes = TileRows * _stride;
+        for (int r = from; r < to;)
+        {
+            int tile = r - r % TileRows, end = Math.Min(to, tile + TileRows);
+            untiled ??= ArrayPool<byte>.Shared.Rent(bytes);
+            SignPlanes.Untile(new ReadOnlySpan<byte>(_signs + (nint)tile * _stride, bytes), untiled.AsSpan(0, bytes), TileRows, Cols);
+            fixed (byte* rowsOfTile = untiled) PlaneRows(ref p, rowsOfTile, tile, r, end, streamed: false);
+            r = end;
         }
     }
 
@@ -468,7 +507,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// </summary>
     private void LookupTile(ref Buffers p, byte* tile, int r0)
     {
-        int tokens = PreparedTokens, rows = Rows;
+        int rows = Rows;
         float* dot = stackalloc float[TileRows];
         float* tail = stackalloc float[4];
         byte* stage = stackalloc byte[TileRows * SignDot.BlockBytes];
@@ -480,11 +519,11 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         nint tileBytes = (nint)TileRows * _stride;
         nint ahead = r0 + 2 * TileRows <= _tiledRows ? tileBytes : 0;
         if (ahead != 0) PrefetchCodes(r0 + TileRows, TileRows);
-        for (int t = 0; t < tokens; t++)
+        for (int t = p.FirstToken; t < p.EndToken; t++)
         {
             sbyte* q = _q + (nint)t * _blocks * Block;
             float* dt = p.D + (nint)t * _blocks;
-            SignLut.Dot16(tile, TablesOf(t), dt, _fullBlocks, dot, t == 0 ? ahead : 0);
+            SignLut.Dot16(tile, p.Tables + (t - p.FirstToken) * p.TableStride, dt, _fullBlocks, dot, t == p.FirstToken ? ahead : 0);
             if (_tailWeights > 0)
                 for (int k = 0; k < TileRows; k += 4)
                 {
@@ -508,9 +547,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// </summary>
     private void SalientTile(ref Buffers p, int r0)
     {
-        int salient = _salientColumns.Length, rows = Rows, tokens = PreparedTokens;
+        int salient = _salientColumns.Length, rows = Rows;
         int* dot = stackalloc int[TileRows];
-        for (int t = 0; t < tokens; t++)
+        for (int t = p.FirstToken; t < p.EndToken; t++)
         {
             short* x = _salientInput + (nint)t * _salientStride, shifted = (salient & 1) != 0 ? x + 2 * _salientHalf : x;
             for (int k = 0; k < TileRows; k += 4)
@@ -554,7 +593,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     /// </summary>
     private void SalientRows(ref Buffers p, int r0, int n)
     {
-        int salient = _salientColumns.Length, rows = Rows, tokens = PreparedTokens;
+        int salient = _salientColumns.Length, rows = Rows;
         byte** codeRows = p.CodeRows;
         if (!_nibbles)
         {
@@ -563,7 +602,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         }
         float* scale = p.SalientScale + r0;
         int* dot = p.SalientDot;
-        for (int t = 0; t < tokens; t++)
+        for (int t = p.FirstToken; t < p.EndToken; t++)
         {
             short* x = _salientInput + (nint)t * _salientStride;
             if (_nibbles) SalientCodes.Dot4Nibbles(_codes, (long)r0 * salient, salient, n, x, (salient & 1) != 0 ? x + 2 * _salientHalf : x, _salientHalf, dot, _codes + _codeBytes);

@@ -119,9 +119,10 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
     [MemberData(nameof(TiledCaseNames))]
     public void PromptBatchesAndRangesThatCutATileAgreeWithTheTableKernel(string caseName)
     {
-        // A batch above the table limit (8 tokens) untiles each tile and runs the plane kernel, and so does a row
-        // range that cuts a tile; one token over whole tiles runs the table kernel (on AVX2). The block sums are
-        // exact either way, so the results differ only by the order of the float accumulation.
+        // A batch above the kept-table limit (8 tokens) builds one token's tables at a time inside Multiply; a row
+        // range that cuts a tile untiles it and runs the plane kernel; one token over whole tiles uses the tables
+        // Prepare kept (all on AVX2). The block sums are exact every way, so the results differ only by the order
+        // of the float accumulation.
         var e = fixture.Encodings[caseName];
         const int tokens = 10;
         using var linear = SageCpuLinear.Create(fixture.Pack, caseName, tokens);
