@@ -42,10 +42,12 @@ public sealed class SageTestPack : IDisposable
         new("r7-c400-padded", 7, 400, 2, 1, 11, 5, ZeroSalientRows: true),
         new("r2-c64-padded-short", 2, 64, 1, 0, 2, 6),
         // Row-tiled sign sections (TiledSigns): whole tiles only, tiles plus remainder rows with a short block,
-        // remainder rows only, and everything at once.
+        // remainder rows only, tiles without a full block, an odd count of 4-bit codes in tiles, and everything at once.
         new("r32-c512-tiled", 32, 512, 2, 1, 4, 4, Tiled: true),
         new("r17-c300-tiled", 17, 300, 3, 0, 5, 5, Tiled: true),
         new("r5-c100-tiled", 5, 100, 1, 1, 0, 4, Tiled: true),
+        new("r32-c100-tiled-no-full-block", 32, 100, 2, 1, 3, 4, Tiled: true),
+        new("r48-c768-tiled-odd-nibbles", 48, 768, 2, 0, 7, 4, Offsets: true, Tiled: true),
         new("r49-c1408-tiled-all", 49, 1408, 4, 1, 20, 4, Offsets: true, Rotated: true, ZeroSalientRows: true, Tiled: true),
     ];
 
