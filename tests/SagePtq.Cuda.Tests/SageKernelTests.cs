@@ -89,7 +89,7 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
     [MemberData(nameof(All))]
     public void MatchesTheCpuMath(SageKernelCase c)
     {
-        var e = Build(c, seed: c.Id.GetHashCode(StringComparison.Ordinal) & 0xFFFF);
+        var e = Build(c, seed: StableSeed(c.Id));
         var payload = SageLayout.Encode(e);
         int rows = c.Rows, cols = c.Cols, blocks = (cols + 255) / 256;
         var x = Inputs(cols, seed: rows * 31 + cols);
@@ -146,8 +146,24 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
             using var cpu = SageCpuLinear.Create(pack.Pack, "linear", 1);
             var cpuY = new float[rows];
             cpu.MultiplyAll(x, 1, cpuY);
+            // The CPU kernel rounds the salient inputs to int16 on one scale s (docs/runtime.md); the CUDA kernel keeps
+            // them in FP32: each input moves by at most s/2, so a row by at most |t_i|·Σ_r |code − 2^(b−1)|·s/2.
+            double step = 0;
+            if (!perWeightSalient && e.SalientColumns.Length > 0)
+            {
+                // The int16 range: count·(2^b − 1 + 2^(b−1))·range must fit int32.
+                long perInput = (long)e.SalientColumns.Length * ((1 << e.SalientBits) - 1 + (1 << (e.SalientBits - 1)));
+                step = e.SalientColumns.Max(j => Math.Abs(expectedRotated[j])) / Math.Min(short.MaxValue, int.MaxValue / perInput);
+            }
             for (int i = 0; i < rows; i++)
-                Assert.True(Math.Abs(y[i] - cpuY[i]) <= 4e-6 * magnitude[i] + 1e-7, $"row {i}: {y[i]} vs SageCpuLinear {cpuY[i]} (magnitude {magnitude[i]})");
+            {
+                double salientRounding = 0;
+                for (int r = 0; r < e.SalientColumns.Length && step > 0; r++)
+                    salientRounding += Math.Abs(e.SalientCodes[i * e.SalientColumns.Length + r] - (1 << (e.SalientBits - 1)));
+                salientRounding *= step / 2 * (e.SalientScales is null ? 0 : Math.Abs((double)(float)e.SalientScales[i]));
+                Assert.True(Math.Abs(y[i] - cpuY[i]) <= 4e-6 * magnitude[i] + salientRounding + 1e-7,
+                    $"row {i}: {y[i]} vs SageCpuLinear {cpuY[i]} (magnitude {magnitude[i]}, salient rounding {salientRounding})");
+            }
         }
         var dense = new float[rows * cols];
         SageLayout.Decode(e, dense);
@@ -205,6 +221,14 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
     }
 
     /// <summary>Inputs with a few large channels, as LLaMA activations have.</summary>
+    /// <summary>A seed from the case's name that is the same in every run (string.GetHashCode is randomized per process).</summary>
+    internal static int StableSeed(string id)
+    {
+        uint hash = 2166136261;
+        foreach (char ch in id) hash = (hash ^ ch) * 16777619;
+        return (int)(hash & 0xFFFF);
+    }
+
     internal static float[] Inputs(int cols, int seed)
     {
         var random = new Random(seed);
