@@ -387,9 +387,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
                 // rows after the last tile, and untiled packs, are read in plane order.
                 int tiledEnd = Math.Min(rowEnd, _tiledRows);
                 int wholeStart = Math.Min((rowStart + TileRows - 1) / TileRows * TileRows, tiledEnd), wholeEnd = Math.Max(wholeStart, tiledEnd / TileRows * TileRows);
-                bool tables = _tablesPrepared || _tables != null;
                 if (rowStart < wholeStart) StagedTiles(ref buffers, rowStart, wholeStart, ref untiled);
-                if (!tables) StagedTiles(ref buffers, wholeStart, wholeEnd, ref untiled);
+                if (_tables == null) StagedTiles(ref buffers, wholeStart, wholeEnd, ref untiled);
                 else if (_tablesPrepared) LookupTiles(ref buffers, wholeStart, wholeEnd);
                 else if (wholeStart < wholeEnd)
                 {

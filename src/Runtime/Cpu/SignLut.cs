@@ -35,8 +35,8 @@ namespace SagePtq.Runtime.Cpu;
 [SkipLocalsInit]
 internal static unsafe class SignLut
 {
-    /// <summary>Rows a tile holds side by side (<see cref="Packing.Layouts.SignPlanes"/>).</summary>
-    public const int TileRows = 16;
+    /// <summary>Rows a tile holds side by side (defined by <see cref="SignPlanes"/>).</summary>
+    public const int TileRows = SignPlanes.TileRows;
 
     /// <summary>Sign bytes of one full block of one tile: 32 bytes × 16 rows.</summary>
     public const int TileBlockBytes = TileRows * SignDot.BlockBytes;
