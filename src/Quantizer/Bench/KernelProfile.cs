@@ -196,7 +196,7 @@ internal static unsafe partial class KernelProfile
         o.WriteLine($"  all linears of a token, from memory (sum of the above) {totalStream * 1e3,7:F2} ms");
     }
 
-    /// <summary>The single-threaded element-wise steps of a layer, one token: the two RMSNorms and SwiGLU.</summary>
+    /// <summary>The element-wise kernels of a layer on one thread, one token: RMSNorm and SwiGLU (the decode step runs SwiGLU on the pool).</summary>
     private static void Elementwise(CpuModel model, TextWriter o, int repeat)
     {
         var c = model.Config;
@@ -213,7 +213,7 @@ internal static unsafe partial class KernelProfile
             Array.Copy(up, gate, gate.Length);
             SagePtq.Runtime.Reference.FastOps.SwiGlu(gate, up);
         });
-        o.WriteLine($"  rmsnorm {c.HiddenSize} {norm * 1e6,7:F2} µs, swiglu {c.IntermediateSize} (with a copy) {swiglu * 1e6,7:F2} µs: a token's {2 * c.NumLayers + 1} norms and {c.NumLayers} swiglus {((2 * c.NumLayers + 1) * norm + c.NumLayers * swiglu) * 1e3:F2} ms");
+        o.WriteLine($"  rmsnorm {c.HiddenSize} {norm * 1e6,7:F2} µs, swiglu {c.IntermediateSize} (with a copy) {swiglu * 1e6,7:F2} µs, one thread: a token's {2 * c.NumLayers + 1} norms and {c.NumLayers} swiglus {((2 * c.NumLayers + 1) * norm + c.NumLayers * swiglu) * 1e3:F2} ms");
     }
 
     /// <summary>

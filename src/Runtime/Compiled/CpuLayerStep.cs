@@ -19,9 +19,16 @@ public delegate void CpuLayerForward(CpuLayerStep step);
 public sealed class CpuLayerStep
 {
     private readonly CpuModel.State _state;
+    private readonly RotaryWork _rotary;
+    private readonly SwiGluWork _swiGlu;
     private CpuModel.Layer _weights = null!;
 
-    internal CpuLayerStep(CpuModel.State state) => _state = state;
+    internal CpuLayerStep(CpuModel.State state)
+    {
+        _state = state;
+        _rotary = new RotaryWork(this);
+        _swiGlu = new SwiGluWork(state.Buffers);
+    }
 
     /// <summary>The decoder layer being run.</summary>
     public int Layer { get; private set; }
@@ -66,25 +73,18 @@ public sealed class CpuLayerStep
         Check(key, _weights.Plan.Key);
         Check(value, _weights.Plan.Value);
         var b = _state.Buffers;
+        // The cache slots this batch will write are cold (a layer's weights have streamed through since): ask
+        // for them now, so that their misses are served during the product instead of after it.
+        for (int t = 0; t < Tokens; t++) _state.Cache.Prefetch(Layer, StartPosition + t);
         _state.Products.Run(_state.Pool, b.Normed.AsMemory(0, Tokens * _state.Config.HiddenSize), Tokens,
             [_weights.Query, _weights.Key, _weights.Value], [b.Query, b.Key, b.Value]);
     }
 
-    /// <summary>The rotary embedding of queries and keys; keys and values into the FP16 cache.</summary>
+    /// <summary>The rotary embedding of queries and keys; keys and values into the FP16 cache. One work item per head and token.</summary>
     public void RotaryAndCache()
     {
         var c = _state.Config;
-        var b = _state.Buffers;
-        for (int t = 0; t < Tokens; t++)
-        {
-            int position = StartPosition + t;
-            for (int head = 0; head < c.NumHeads; head++)
-                _state.Rope.Apply(b.Query.AsSpan(t * c.QueryDim + head * c.HeadDim, c.HeadDim), position);
-            var key = b.Key.AsSpan(t * c.KeyValueDim, c.KeyValueDim);
-            for (int head = 0; head < c.NumKeyValueHeads; head++)
-                _state.Rope.Apply(key.Slice(head * c.HeadDim, c.HeadDim), position);
-            _state.Cache.Store(Layer, position, key, b.Value.AsSpan(t * c.KeyValueDim, c.KeyValueDim));
-        }
+        _state.Pool.For(Tokens * (c.NumHeads + c.NumKeyValueHeads), 1, _rotary);
     }
 
     /// <summary>attended = softmax(q·kᵀ/√d + causal mask)·v over the cached positions, per head.</summary>
@@ -112,13 +112,8 @@ public sealed class CpuLayerStep
             [_weights.Gate, _weights.Up], [b.Gate, b.Up]);
     }
 
-    /// <summary>gate = silu(gate) · up, element by element.</summary>
-    public void SwiGlu()
-    {
-        int hidden = _state.Config.IntermediateSize;
-        var b = _state.Buffers;
-        for (int t = 0; t < Tokens; t++) FastOps.SwiGlu(b.Gate.AsSpan(t * hidden, hidden), b.Up.AsSpan(t * hidden, hidden));
-    }
+    /// <summary>gate = silu(gate) · up, element by element, on the pool.</summary>
+    public void SwiGlu() => _state.Pool.For(Tokens * _state.Config.IntermediateSize, SwiGluWork.Chunk, _swiGlu);
 
     /// <summary>x = x + gate·W_downᵀ.</summary>
     public void DownAndResidual(LinearPlan down)
@@ -144,5 +139,39 @@ public sealed class CpuLayerStep
     {
         if (ReferenceEquals(given, opened) || given == opened) return;
         throw new ArgumentException($"layer {Layer} was given the plan of {given.Name} ({given.Describe()}) where the model opened {opened.Name} ({opened.Describe()})");
+    }
+
+    /// <summary>Item i of token t: query head i, or for i ≥ heads key head i − heads, rotated and stored with its values.</summary>
+    private sealed class RotaryWork(CpuLayerStep step) : IRangeWork
+    {
+        public void Run(int start, int end)
+        {
+            var c = step._state.Config;
+            var b = step._state.Buffers;
+            int perToken = c.NumHeads + c.NumKeyValueHeads;
+            for (int item = start; item < end; item++)
+            {
+                int t = item / perToken, head = item % perToken, position = step.StartPosition + t;
+                if (head < c.NumHeads)
+                {
+                    step._state.Rope.Apply(b.Query.AsSpan(t * c.QueryDim + head * c.HeadDim, c.HeadDim), position);
+                    continue;
+                }
+                int kvHead = head - c.NumHeads, at = t * c.KeyValueDim + kvHead * c.HeadDim;
+                var key = b.Key.AsSpan(at, c.HeadDim);
+                step._state.Rope.Apply(key, position);
+                step._state.Cache.Store(step.Layer, kvHead, position, key, b.Value.AsSpan(at, c.HeadDim));
+            }
+        }
+    }
+
+    /// <summary>SwiGLU over a range of the batch's [tokens × intermediate] gate and up values.</summary>
+    private sealed class SwiGluWork(CpuModel.Buffers buffers) : IRangeWork
+    {
+        /// <summary>Values per range step: what <see cref="FastOps.SwiGlu"/> takes at a time.</summary>
+        public const int Chunk = 256;
+
+        public void Run(int start, int end) =>
+            FastOps.SwiGlu(buffers.Gate.AsSpan(start, end - start), buffers.Up.AsSpan(start, end - start));
     }
 }

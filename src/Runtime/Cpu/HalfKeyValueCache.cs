@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using SagePtq.Runtime.Checkpoints;
 
 namespace SagePtq.Runtime.Cpu;
@@ -43,19 +44,38 @@ internal sealed unsafe class HalfKeyValueCache : IDisposable
     /// False once an infinity or a NaN has been stored (it stays false): until then attention may convert the
     /// cache with <see cref="HalfConversion.ToSingle8Finite"/>.
     /// </summary>
-    public bool AllFinite { get; private set; } = true;
+    public bool AllFinite => _allFinite;
+
+    // Written only to false, by whichever thread stores a special value; read after the loop that stored it.
+    private volatile bool _allFinite = true;
+
+    /// <summary>Stores one position's keys and values of head <paramref name="kvHead"/> ([headDim] each) as FP16.</summary>
+    public void Store(int layer, int kvHead, int position, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
+    {
+        int at = position * _headDim;
+        var storedKeys = Keys(layer, kvHead, position + 1)[at..];
+        var storedValues = Values(layer, kvHead, position + 1)[at..];
+        TensorPrimitives.ConvertToHalf(keys[.._headDim], storedKeys);
+        TensorPrimitives.ConvertToHalf(values[.._headDim], storedValues);
+        if (_allFinite && (HalfConversion.AnySpecial(storedKeys) || HalfConversion.AnySpecial(storedValues))) _allFinite = false;
+    }
 
     /// <summary>Stores one position's keys and values (all heads, [kvDim] each) as FP16.</summary>
     public void Store(int layer, int position, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
     {
-        int at = position * _headDim;
         for (int head = 0; head < _heads; head++)
+            Store(layer, head, position, keys.Slice(head * _headDim, _headDim), values.Slice(head * _headDim, _headDim));
+    }
+
+    /// <summary>Asks the processor for the cache lines that position <paramref name="position"/> of a layer will be stored in.</summary>
+    public void Prefetch(int layer, int position)
+    {
+        if (!Sse.IsSupported || position >= Positions) return;
+        int bytes = _headDim * sizeof(Half);
+        for (int head = 0; head < 2 * _heads; head++)
         {
-            var storedKeys = Keys(layer, head, position + 1)[at..];
-            var storedValues = Values(layer, head, position + 1)[at..];
-            TensorPrimitives.ConvertToHalf(keys.Slice(head * _headDim, _headDim), storedKeys);
-            TensorPrimitives.ConvertToHalf(values.Slice(head * _headDim, _headDim), storedValues);
-            if (AllFinite && (HalfConversion.AnySpecial(storedKeys) || HalfConversion.AnySpecial(storedValues))) AllFinite = false;
+            byte* slot = (byte*)(_data + layer * _layerStride + head * _headStride + (long)position * _headDim);
+            for (int line = 0; line < bytes; line += 64) Sse.Prefetch0(slot + line);
         }
     }
 

@@ -216,10 +216,12 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
             for (; r + 4 <= rowEnd; r += 4)
             {
                 byte* codes = _codes + (long)r * _rowBytes;
+                // Hardware prefetchers stop at 4 KB pages; the first token's pass fetches the next four rows.
+                byte* next = r + 8 <= rowEnd ? codes + 4 * (nint)_rowBytes : null;
                 for (int t = 0; t < tokens; t++)
                 {
                     Rows4Avx2(r, codes, _q + (long)t * cols, _blockScales + (long)t * _blocks, _groupSums + (long)t * _groups, bits,
-                        pairedNibbles && bits == 4, out float y0, out float y1, out float y2, out float y3);
+                        pairedNibbles && bits == 4, t == 0 ? next : null, out float y0, out float y1, out float y2, out float y3);
                     for (int i = 0; i < 4; i++)
                     {
                         float y = i switch { 0 => y0, 1 => y1, 2 => y2, _ => y3 };
@@ -268,7 +270,7 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
 
     /// <summary><see cref="RowAvx2"/> for rows <paramref name="row"/>..+3 at once (same groups, consecutive code rows).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Rows4Avx2(int row, byte* codes, sbyte* q, float* d, float* groupSums, int bits, bool pairs,
+    private void Rows4Avx2(int row, byte* codes, sbyte* q, float* d, float* groupSums, int bits, bool pairs, byte* prefetch,
         out float y0, out float y1, out float y2, out float y3)
     {
         int blockBytes = UniformBlockKernels.BlockBytes(bits), rowBytes = _rowBytes, groups = _groups;
@@ -281,19 +283,28 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
             if (pairs)
                 for (; b + 2 <= end; b += 2)
                 {
-                    // Two 4-bit blocks from one 32-byte load: the nibble planes of both at once, then each block's
-                    // [low plane | high plane] put together by a lane permute instead of a 16-byte load and insert;
-                    // the same integer products and the same float steps, block b before block b + 1.
+                    // Two 4-bit blocks from one 32-byte load. Each row's low nibbles are [A plane 0 | B plane 0] and its
+                    // high nibbles [A plane 1 | B plane 1]; the activations are put in that order once for all four
+                    // rows, so a row's two blocks share one widening, one conversion and one multiply-add (lanes 0-3
+                    // block A, lanes 4-7 block B, scaled by [d_A × 4, d_B × 4]).
                     byte* c = codes + b * blockBytes;
                     sbyte* qb = q + b * Block;
                     var qFirst = Avx.LoadVector256(qb);
                     var qSecond = Avx.LoadVector256(qb + Block);
-                    var dFirst = Vector256.Create(d[b]);
-                    var dSecond = Vector256.Create(d[b + 1]);
-                    g0 = PairAvx2(c, qFirst, qSecond, dFirst, dSecond, g0);
-                    g1 = PairAvx2(c + rowBytes, qFirst, qSecond, dFirst, dSecond, g1);
-                    g2 = PairAvx2(c + 2 * rowBytes, qFirst, qSecond, dFirst, dSecond, g2);
-                    g3 = PairAvx2(c + 3 * rowBytes, qFirst, qSecond, dFirst, dSecond, g3);
+                    var qLow = Avx2.Permute2x128(qFirst, qSecond, 0x20);
+                    var qHigh = Avx2.Permute2x128(qFirst, qSecond, 0x31);
+                    var dPair = Vector256.Create(Vector128.Create(d[b]), Vector128.Create(d[b + 1]));
+                    if (prefetch != null)
+                    {
+                        // The next four rows, 128 bytes per pair: the whole group by the time this one ends.
+                        Sse.Prefetch0(prefetch);
+                        Sse.Prefetch0(prefetch + 64);
+                        prefetch += 128;
+                    }
+                    g0 = PairAvx2(c, qLow, qHigh, dPair, g0);
+                    g1 = PairAvx2(c + rowBytes, qLow, qHigh, dPair, g1);
+                    g2 = PairAvx2(c + 2 * rowBytes, qLow, qHigh, dPair, g2);
+                    g3 = PairAvx2(c + 3 * rowBytes, qLow, qHigh, dPair, g3);
                 }
             for (; b < end; b++)
             {
@@ -324,17 +335,16 @@ public sealed unsafe class UniformCpuLinear : CpuLinear
 
     /// <summary>Two consecutive 4-bit blocks of one row (32 code bytes) into the row's group accumulator.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> PairAvx2(byte* codes, Vector256<sbyte> qFirst, Vector256<sbyte> qSecond, Vector256<float> dFirst, Vector256<float> dSecond, Vector256<float> group)
+    private static Vector256<float> PairAvx2(byte* codes, Vector256<sbyte> qLow, Vector256<sbyte> qHigh, Vector256<float> dPair, Vector256<float> group)
     {
         var v = Avx.LoadVector256(codes);
         var low = Vector256.Create((byte)0x0F);
         var lowPlanes = Avx2.And(v, low);
         var highPlanes = Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low);
-        var ones = Vector256.Create((short)1);
-        var first = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Permute2x128(lowPlanes, highPlanes, 0x20), qFirst), ones);
-        var second = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Permute2x128(lowPlanes, highPlanes, 0x31), qSecond), ones);
-        group = Fma.MultiplyAdd(Avx.ConvertToVector256Single(first), dFirst, group);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(second), dSecond, group);
+        // Each int16 lane: two products of at most 15·127 from each plane, 4·1905 < 32767.
+        var pairs = Avx2.Add(Avx2.MultiplyAddAdjacent(lowPlanes, qLow), Avx2.MultiplyAddAdjacent(highPlanes, qHigh));
+        var sums = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dPair, group);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
