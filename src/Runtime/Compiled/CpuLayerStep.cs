@@ -84,7 +84,7 @@ public sealed class CpuLayerStep
     public void RotaryAndCache()
     {
         var c = _state.Config;
-        _state.Pool.For(Tokens * (c.NumHeads + c.NumKeyValueHeads), 1, _rotary);
+        _state.Pool.For(Tokens * (c.NumHeads + c.NumKeyValueHeads), RotaryWork.Chunk, _rotary);
     }
 
     /// <summary>attended = softmax(q·kᵀ/√d + causal mask)·v over the cached positions, per head.</summary>
@@ -144,6 +144,9 @@ public sealed class CpuLayerStep
     /// <summary>Item i of token t: query head i, or for i ≥ heads key head i − heads, rotated and stored with its values.</summary>
     private sealed class RotaryWork(CpuLayerStep step) : IRangeWork
     {
+        /// <summary>Items per range step: a few hundred nanoseconds of work each, so small models (16 heads or fewer a token) stay on one thread.</summary>
+        public const int Chunk = 16;
+
         public void Run(int start, int end)
         {
             var c = step._state.Config;
