@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics.X86;
 using SagePtq.Runtime.Checkpoints;
 using SagePtq.Runtime.Reference;
 
@@ -42,14 +41,6 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
                 float* output = outputs + t * queryDim + head * d;
                 fixed (Half* keys = cache.Keys(_layer, kvHead, visible), values = cache.Values(_layer, kvHead, visible))
                 {
-                    // The cache is cold (the layer's weights streamed through since it was written): ask for the
-                    // values while the keys are multiplied, and for the next item's keys.
-                    Prefetch(values, visible * d);
-                    if (item + 1 < endItem)
-                    {
-                        int nextHead = (item + 1) / _tokens, nextVisible = _start + (item + 1) % _tokens + 1;
-                        fixed (Half* nextKeys = cache.Keys(_layer, nextHead / _queriesPerKeyHead, nextVisible)) Prefetch(nextKeys, nextVisible * d);
-                    }
                     HalfConversion.DotRows(q, keys, d, visible, p, finite);
                     Softmax(new Span<float>(p, visible), _scale);
                     HalfConversion.WeightedRows(values, p, visible, d, output, finite);
@@ -58,16 +49,6 @@ internal sealed class CpuAttention(ModelConfig config, HalfKeyValueCache cache) 
         }
         ArrayPool<float>.Shared.Return(scores);
     }
-
-    /// <summary>Prefetches the first <see cref="PrefetchBytes"/> of <paramref name="count"/> halves; the hardware prefetcher carries on from there.</summary>
-    private static unsafe void Prefetch(Half* data, int count)
-    {
-        if (!Sse.IsSupported) return;
-        long bytes = Math.Min((long)count * sizeof(Half), PrefetchBytes);
-        for (long at = 0; at < bytes; at += 64) Sse.Prefetch0((byte*)data + at);
-    }
-
-    private const int PrefetchBytes = 16 << 10;
 
     /// <summary>
     /// softmax(scale·x) in place. The same steps as <see cref="FastOps.Softmax"/>, with the division by the sum
