@@ -60,13 +60,6 @@ internal sealed unsafe class HalfKeyValueCache : IDisposable
         if (_allFinite && (HalfConversion.AnySpecial(storedKeys) || HalfConversion.AnySpecial(storedValues))) _allFinite = false;
     }
 
-    /// <summary>Stores one position's keys and values (all heads, [kvDim] each) as FP16.</summary>
-    public void Store(int layer, int position, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
-    {
-        for (int head = 0; head < _heads; head++)
-            Store(layer, head, position, keys.Slice(head * _headDim, _headDim), values.Slice(head * _headDim, _headDim));
-    }
-
     /// <summary>Asks the processor for the cache lines that position <paramref name="position"/> of a layer will be stored in.</summary>
     public void Prefetch(int layer, int position)
     {

@@ -140,14 +140,21 @@ public sealed class HalfConversionRowsTests
         using var cache = new HalfKeyValueCache(config, 4);
         var keys = Enumerable.Range(0, config.KeyValueDim).Select(i => (float)Math.Sin(i) * 60000).ToArray();
         var values = Enumerable.Range(0, config.KeyValueDim).Select(i => (float)Math.Cos(i)).ToArray();
-        cache.Store(0, 0, keys, values);
-        cache.Store(1, 1, keys, values);
+        StoreAllHeads(0, 0);
+        StoreAllHeads(1, 1);
         Assert.True(cache.AllFinite);
         values[^1] = 1e6f;   // beyond the largest half: stored as +∞
-        cache.Store(0, 2, keys, values);
+        StoreAllHeads(0, 2);
         Assert.False(cache.AllFinite);
         values[^1] = 0;
-        cache.Store(0, 3, keys, values);
+        StoreAllHeads(0, 3);
         Assert.False(cache.AllFinite);   // it stays false: older positions may still hold the infinity
+
+        void StoreAllHeads(int layer, int position)
+        {
+            int d = config.HeadDim;
+            for (int head = 0; head < config.NumKeyValueHeads; head++)
+                cache.Store(layer, head, position, keys.AsSpan(head * d, d), values.AsSpan(head * d, d));
+        }
     }
 }
