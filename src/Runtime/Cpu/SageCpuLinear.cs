@@ -127,7 +127,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _tailWeights = cols - _fullBlocks * Block;
         _tailBytes = (_tailWeights + 7) / 8;
         _tiledSigns = (flags & SageFlags.TiledSigns) != 0;
-        _tiledRows = _tiledSigns ? rows / SignPlanes.TileRows * SignPlanes.TileRows : 0;
+        _tiledRows = _tiledSigns ? rows / TileRows * TileRows : 0;
         _signs = Section(record, "signs", (long)rows * _stride, out _);
 
         var table = Halves(Section(record, "group_scales", 2L * groups, out _), groups);

@@ -1,4 +1,3 @@
-
 namespace SagePtq.Runtime.Packing.Layouts;
 
 /// <summary>
