@@ -93,7 +93,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly float[] _salientGathered;
     private readonly int[] _salientOffsetSum;
     private readonly float[] _unsalientSum;
-    private readonly float[] _scratch;
+    private readonly float[]? _rotated;      // x' of one token, when the linear is rotated
+    private readonly float[] _blockValues;   // v of one block
     private readonly int[] _blockSums;
 
     private SageCpuLinear(PackedModel pack, LinearRecord record, int maxTokens, SignDotPath path)
@@ -192,7 +193,8 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _salientGathered = new float[salientCount];
         _salientOffsetSum = GC.AllocateUninitializedArray<int>(maxTokens, pinned: true);
         _unsalientSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
-        _scratch = GC.AllocateUninitializedArray<float>(cols, pinned: true);
+        if (_rotationSigns is not null) _rotated = GC.AllocateUninitializedArray<float>(cols, pinned: true);
+        _blockValues = GC.AllocateUninitializedArray<float>(Block, pinned: true);
         _blockSums = GC.AllocateUninitializedArray<int>(_blocks, pinned: true);
     }
 
@@ -254,11 +256,16 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         if (input.Length < (long)tokens * Cols)
             throw new ArgumentException($"{tokens} inputs of {Cols} need {(long)tokens * Cols} values, got {input.Length}", nameof(input));
         int cols = Cols, salient = _salientColumns.Length;
-        var x = _scratch.AsSpan();
         for (int t = 0; t < tokens; t++)
         {
-            input.Slice(t * cols, cols).CopyTo(x);
-            if (_rotationSigns is not null) FastHadamard.Forward(x, _rotationSigns);
+            // x' is the input itself or, rotated, a copy rotated in place.
+            var x = input.Slice(t * cols, cols);
+            if (_rotated is not null)
+            {
+                x.CopyTo(_rotated);
+                FastHadamard.Forward(_rotated, _rotationSigns!);
+                x = _rotated;
+            }
 
             float salientSum = 0;
             if (salient > 0)
@@ -283,10 +290,15 @@ public sealed unsafe class SageCpuLinear : CpuLinear
             }
             if (_rowOffset is not null) _unsalientSum[t] = TensorPrimitives.Sum<float>(x) - salientSum;
 
-            TensorPrimitives.Multiply(x, _columnScale, x);
+            // v = c·x' one block at a time, so that each block is still in L1 when it is quantized.
             sbyte* q = _q + (nint)t * _blocks * Block;
             var d = _d.AsSpan(t * _blocks, _blocks);
-            ActivationQuantizer.Quantize(x, Block, new Span<sbyte>(q, cols), d, _blockSums);
+            for (int b = 0, start = 0; b < _blocks; b++, start += Block)
+            {
+                var v = _blockValues.AsSpan(0, Math.Min(Block, cols - start));
+                TensorPrimitives.Multiply(x.Slice(start, v.Length), _columnScale.AsSpan(start, v.Length), v);
+                ActivationQuantizer.Quantize(v, Block, new Span<sbyte>(q + start, v.Length), d.Slice(b, 1), _blockSums.AsSpan(b, 1));
+            }
             if (_tailWeights > 0) SpreadTail(q + (nint)_fullBlocks * Block);
 
             float total = 0;

@@ -35,6 +35,27 @@ public sealed class WorkerPoolTests
         }
     }
 
+    [Theory]
+    [InlineData(256, 2)]    // a 4096-row sage linear in 16-row tiles
+    [InlineData(1376, 2)]   // gate and up of a 7B-shaped layer
+    [InlineData(8000, 2)]   // a 32,000-row LM head in 4-row groups
+    [InlineData(32, 2)]
+    [InlineData(5, 2)]
+    [InlineData(1000, 3)]
+    public void Chunks_shrink_from_at_most_a_quarter_to_a_small_last_one_and_cover_the_loop(int units, int threads)
+    {
+        var sizes = new List<int>();
+        for (int remaining = units; remaining > 0; remaining -= sizes[^1])
+            sizes.Add(WorkerPool.ChunkUnits(remaining, units, threads));
+
+        Assert.Equal(units, sizes.Sum());
+        Assert.All(sizes, s => Assert.InRange(s, 1, Math.Max(1, units / (2 * threads))));
+        for (int i = 1; i < sizes.Count; i++) Assert.True(sizes[i] <= sizes[i - 1], $"chunk {i} ({sizes[i]}) is larger than the one before ({sizes[i - 1]})");
+        Assert.True(sizes[^1] <= Math.Max(1, units / (64 * threads)), $"the last chunk is {sizes[^1]} of {units} units");
+        // Each chunk start reads cold weights: the schedule must not degenerate into many tiny chunks.
+        Assert.True(sizes.Count <= 2 * threads + 2 * (int)Math.Log2(units), $"{sizes.Count} chunks for {units} units");
+    }
+
     /// <summary>Counts its items and records any call made while its loop is not running.</summary>
     private sealed class GuardedWork(int count) : IRangeWork
     {
