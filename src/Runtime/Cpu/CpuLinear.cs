@@ -50,6 +50,26 @@ public abstract class CpuLinear : IDisposable
     public abstract void Prepare(ReadOnlySpan<float> input, int tokens);
 
     /// <summary>
+    /// Starts a <see cref="Prepare"/> that the threads of a loop can share (<see cref="LinearProducts"/>): this
+    /// call does what needs the whole input and returns how many parts are left, which
+    /// <see cref="PreparePart"/> then runs, each part once, on any threads, before one <see cref="EndPrepare"/>.
+    /// 0 means that everything is prepared already: what this default does, by calling <see cref="Prepare"/>.
+    /// </summary>
+    internal virtual int BeginPrepare(ReadOnlySpan<float> input, int tokens)
+    {
+        Prepare(input, tokens);
+        return 0;
+    }
+
+    /// <summary>Part <paramref name="part"/> of a prepare that <see cref="BeginPrepare"/> split; <paramref name="input"/> is the same.</summary>
+    internal virtual void PreparePart(ReadOnlySpan<float> input, int part) =>
+        throw new InvalidOperationException($"linear {Name} does not split its prepare");
+
+    /// <summary>Completes a split prepare once all its parts have run.</summary>
+    internal virtual void EndPrepare() =>
+        throw new InvalidOperationException($"linear {Name} does not split its prepare");
+
+    /// <summary>
     /// Writes rows [<paramref name="rowStart"/>, <paramref name="rowEnd"/>) of every prepared input's output:
     /// output[t·Rows + r] for t &lt; <see cref="PreparedTokens"/>. Other entries are not touched.
     /// </summary>

@@ -4,19 +4,23 @@ namespace SagePtq.Runtime.Cpu;
 
 /// <summary>
 /// Runs one or more linears that share an input (Q, K, V; gate, up) as a single parallel loop over all their
-/// rows, so that they cost one barrier instead of three or two. Their <see cref="CpuLinear.Prepare"/> steps run
-/// inside that loop too: every thread that takes a chunk first claims whichever prepares nobody has started, so
-/// a worker that joins while the caller prepares the first linear prepares the next ones, and a thread waits only
-/// for the linears its own rows belong to. Each prepare runs once and writes only its own linear's buffers, so
-/// the results are the same whichever thread runs it.
+/// rows, so that they cost one barrier instead of three or two. Their prepares run inside that loop too: every
+/// thread that takes a chunk first claims whichever prepares nobody has started, so a worker that joins while the
+/// caller prepares the first linear prepares the next ones, and a thread waits only for the linears its own rows
+/// belong to. A linear that splits its prepare (<see cref="CpuLinear.BeginPrepare"/>) is not waited for idly:
+/// after its first step every thread that needs it takes parts until none are left (a single o_proj or down_proj
+/// would otherwise leave the other thread spinning for the whole prepare). Each step runs once and writes only its
+/// own linear's buffers (each part its own blocks), so the results are the same whichever threads run them.
 /// </summary>
 internal sealed class LinearProducts : IRangeWork
 {
-    private const int NotStarted = 0, Running = 1, Done = 2, Failed = 3;
+    // A linear's prepare: nobody has claimed it; its first step runs; its parts are open to every thread; done.
+    private const int NotStarted = 0, Running = 1, Parts = 2, Done = 3, Failed = 4;
 
     private readonly CpuLinear[] _linears = new CpuLinear[3];
     private readonly float[][] _outputs = new float[3][];
     private readonly int[] _prepared = new int[3];
+    private readonly int[] _parts = new int[3], _nextPart = new int[3], _partsDone = new int[3];
     private ReadOnlyMemory<float> _input;
     private int _tokens, _count;
     private ExceptionDispatchInfo? _prepareFailure;
@@ -70,29 +74,68 @@ internal sealed class LinearProducts : IRangeWork
         }
     }
 
-    /// <summary>Runs linear <paramref name="i"/>'s prepare if no thread has started it.</summary>
+    /// <summary>Runs linear <paramref name="i"/>'s prepare (or its first step, then parts of it) if no thread has started it.</summary>
     private void TryPrepare(int i)
     {
         if (Volatile.Read(ref _prepared[i]) != NotStarted || Interlocked.CompareExchange(ref _prepared[i], Running, NotStarted) != NotStarted) return;
+        int parts;
         try
         {
-            _linears[i].Prepare(_input.Span, _tokens);
+            parts = _linears[i].BeginPrepare(_input.Span, _tokens);
         }
         catch (Exception e)
         {
-            // The threads waiting for this linear rethrow the same exception: the pool reports it whoever records it first.
-            _prepareFailure = ExceptionDispatchInfo.Capture(e);
-            Volatile.Write(ref _prepared[i], Failed);
+            Fail(i, e);
             throw;
         }
-        Volatile.Write(ref _prepared[i], Done);   // publishes the prepared buffers to the threads that read Done
+        if (parts == 0)
+        {
+            Volatile.Write(ref _prepared[i], Done);   // publishes the prepared buffers to the threads that read Done
+            return;
+        }
+        (_parts[i], _nextPart[i], _partsDone[i]) = (parts, 0, 0);
+        Volatile.Write(ref _prepared[i], Parts);      // publishes the first step's results to the threads that take parts
+        TakeParts(i);
     }
 
+    /// <summary>Runs parts of linear <paramref name="i"/>'s prepare until none are left; whoever finishes the last one ends it.</summary>
+    private void TakeParts(int i)
+    {
+        int parts = _parts[i], part;
+        while ((part = Interlocked.Increment(ref _nextPart[i]) - 1) < parts)
+        {
+            try
+            {
+                _linears[i].PreparePart(_input.Span, part);
+                if (Interlocked.Increment(ref _partsDone[i]) != parts) continue;   // a full fence: every part's writes are seen below
+                _linears[i].EndPrepare();
+            }
+            catch (Exception e)
+            {
+                Fail(i, e);
+                throw;
+            }
+            Volatile.Write(ref _prepared[i], Done);
+        }
+    }
+
+    /// <summary>The threads waiting for linear <paramref name="i"/> rethrow the same exception: the pool reports it whoever records it first.</summary>
+    private void Fail(int i, Exception e)
+    {
+        _prepareFailure = ExceptionDispatchInfo.Capture(e);
+        Volatile.Write(ref _prepared[i], Failed);
+    }
+
+    /// <summary>Returns once linear <paramref name="i"/> is prepared, taking parts of its prepare while there are any.</summary>
     private void WaitPrepared(int i)
     {
         var spinner = new SpinWait();
         int state;
-        while ((state = Volatile.Read(ref _prepared[i])) == Running) spinner.SpinOnce(sleep1Threshold: -1);
+        while ((state = Volatile.Read(ref _prepared[i])) is Running or Parts)
+        {
+            if (state == Parts && Volatile.Read(ref _nextPart[i]) < _parts[i]) TakeParts(i);
+            else spinner.SpinOnce(sleep1Threshold: -1);   // its first step, or its last parts on other threads
+        }
         if (state == Failed) _prepareFailure!.Throw();
     }
 }

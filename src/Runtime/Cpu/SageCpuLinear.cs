@@ -94,8 +94,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     private readonly int[] _salientOffsetSum;
     private readonly float[] _unsalientSum;
     private readonly float[]? _rotated;      // x' of one token, when the linear is rotated
-    private readonly float[] _blockValues;   // v of one block
-    private readonly int[] _blockSums;
+    private readonly int[] _blockSums;       // S_b per token and block
 
     private SageCpuLinear(PackedModel pack, LinearRecord record, int maxTokens, SignDotPath path)
         : base(record.Name, record.Rows, record.Cols, maxTokens)
@@ -194,8 +193,7 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         _salientOffsetSum = GC.AllocateUninitializedArray<int>(maxTokens, pinned: true);
         _unsalientSum = GC.AllocateUninitializedArray<float>(maxTokens, pinned: true);
         if (_rotationSigns is not null) _rotated = GC.AllocateUninitializedArray<float>(cols, pinned: true);
-        _blockValues = GC.AllocateUninitializedArray<float>(Block, pinned: true);
-        _blockSums = GC.AllocateUninitializedArray<int>(_blocks, pinned: true);
+        _blockSums = GC.AllocateUninitializedArray<int>(maxTokens * _blocks, pinned: true);
     }
 
     ~SageCpuLinear() => Dispose(false);
@@ -251,63 +249,117 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     public override void Prepare(ReadOnlySpan<float> input, int tokens)
     {
         ObjectDisposedException.ThrowIf(_q == null, this);
-        ArgumentOutOfRangeException.ThrowIfLessThan(tokens, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(tokens, MaxTokens);
-        if (input.Length < (long)tokens * Cols)
-            throw new ArgumentException($"{tokens} inputs of {Cols} need {(long)tokens * Cols} values, got {input.Length}", nameof(input));
-        int cols = Cols, salient = _salientColumns.Length;
+        CpuLinearGuards.CheckPrepare(this, input, tokens);
+        bool tables = _tables != null && tokens <= _tableTokens;
         for (int t = 0; t < tokens; t++)
         {
-            // x' is the input itself or, rotated, a copy rotated in place.
-            var x = input.Slice(t * cols, cols);
-            if (_rotated is not null)
-            {
-                x.CopyTo(_rotated);
-                FastHadamard.Forward(_rotated, _rotationSigns!);
-                x = _rotated;
-            }
-
-            float salientSum = 0;
-            if (salient > 0)
-            {
-                var gathered = _salientGathered.AsSpan();
-                for (int r = 0; r < salient; r++)
-                {
-                    float value = x[_salientColumns[r]];
-                    gathered[r] = value;
-                    salientSum += value;
-                }
-                // Σ_r (code − 2^(b−1))·x'_r = s·(Σ_r code·q_r − 2^(b−1)·Σ_r q_r) with x'_r ≈ s·q_r: the second term is the same for every row.
-                short* inputs = _salientInput + (nint)t * _salientStride;
-                var values = _nibbles ? _salientValues : new Span<short>(inputs, salient);
-                _salientInputScale[t] = SalientCodes.QuantizeInputs(gathered, values, _salientRange, out int sum);
-                _salientOffsetSum[t] = _codeOffset * sum;
-                if (_nibbles)
-                {
-                    SalientCodes.SplitForNibbles(values, inputs, _salientHalf, shift: 0);
-                    if ((salient & 1) != 0) SalientCodes.SplitForNibbles(values, inputs + 2 * _salientHalf, _salientHalf, shift: 1);
-                }
-            }
-            if (_rowOffset is not null) _unsalientSum[t] = TensorPrimitives.Sum<float>(x) - salientSum;
-
-            // v = c·x' one block at a time, so that each block is still in L1 when it is quantized.
-            sbyte* q = _q + (nint)t * _blocks * Block;
-            var d = _d.AsSpan(t * _blocks, _blocks);
-            for (int b = 0, start = 0; b < _blocks; b++, start += Block)
-            {
-                var v = _blockValues.AsSpan(0, Math.Min(Block, cols - start));
-                TensorPrimitives.Multiply(x.Slice(start, v.Length), _columnScale.AsSpan(start, v.Length), v);
-                ActivationQuantizer.Quantize(v, Block, new Span<sbyte>(q + start, v.Length), d.Slice(b, 1), _blockSums.AsSpan(b, 1));
-            }
-            if (_tailWeights > 0) SpreadTail(q + (nint)_fullBlocks * Block);
-
-            float total = 0;
-            for (int b = 0; b < _blocks; b++) total += d[b] * _blockSums[b];
-            _blockSumTotal[t] = total;
-            if (_tables != null && tokens <= _tableTokens) SignLut.BuildTables(q, _fullBlocks, TablesOf(t));
+            var x = PrepareWhole(input, t);
+            PrepareBlocks(x, t, 0, _blocks, tables);
+            FinishToken(t);
         }
-        _tablesPrepared = _tables != null && tokens <= _tableTokens;
+        _tablesPrepared = tables;
         PreparedTokens = tokens;
+    }
+
+    /// <summary>Blocks of one part of a shared prepare: four blocks (1,024 columns) cost about a microsecond.</summary>
+    private const int PartBlocks = 4;
+
+    /// <summary>A single token is prepared in parts when there are at least two; batches in one piece.</summary>
+    internal override int BeginPrepare(ReadOnlySpan<float> input, int tokens)
+    {
+        int parts = (_blocks + PartBlocks - 1) / PartBlocks;
+        if (tokens != 1 || parts < 2)
+        {
+            Prepare(input, tokens);
+            return 0;
+        }
+        ObjectDisposedException.ThrowIf(_q == null, this);
+        CpuLinearGuards.CheckPrepare(this, input, tokens);
+        PrepareWhole(input, 0);
+        return parts;
+    }
+
+    internal override void PreparePart(ReadOnlySpan<float> input, int part)
+    {
+        ReadOnlySpan<float> x = _rotated ?? input[..Cols];
+        PrepareBlocks(x, 0, part * PartBlocks, Math.Min(_blocks, (part + 1) * PartBlocks), _tables != null);
+    }
+
+    internal override void EndPrepare()
+    {
+        FinishToken(0);
+        _tablesPrepared = _tables != null;
+        PreparedTokens = 1;
+    }
+
+    /// <summary>
+    /// The steps of token <paramref name="t"/>'s prepare that need its whole input: x' (the input itself or,
+    /// rotated, a copy rotated in place), the salient inputs and, with offsets, the unsalient sum. Returns x'.
+    /// </summary>
+    private ReadOnlySpan<float> PrepareWhole(ReadOnlySpan<float> input, int t)
+    {
+        int cols = Cols, salient = _salientColumns.Length;
+        var x = input.Slice(t * cols, cols);
+        if (_rotated is not null)
+        {
+            x.CopyTo(_rotated);
+            FastHadamard.Forward(_rotated, _rotationSigns!);
+            x = _rotated;
+        }
+
+        float salientSum = 0;
+        if (salient > 0)
+        {
+            var gathered = _salientGathered.AsSpan();
+            for (int r = 0; r < salient; r++)
+            {
+                float value = x[_salientColumns[r]];
+                gathered[r] = value;
+                salientSum += value;
+            }
+            // Σ_r (code − 2^(b−1))·x'_r = s·(Σ_r code·q_r − 2^(b−1)·Σ_r q_r) with x'_r ≈ s·q_r: the second term is the same for every row.
+            short* inputs = _salientInput + (nint)t * _salientStride;
+            var values = _nibbles ? _salientValues : new Span<short>(inputs, salient);
+            _salientInputScale[t] = SalientCodes.QuantizeInputs(gathered, values, _salientRange, out int sum);
+            _salientOffsetSum[t] = _codeOffset * sum;
+            if (_nibbles)
+            {
+                SalientCodes.SplitForNibbles(values, inputs, _salientHalf, shift: 0);
+                if ((salient & 1) != 0) SalientCodes.SplitForNibbles(values, inputs + 2 * _salientHalf, _salientHalf, shift: 1);
+            }
+        }
+        if (_rowOffset is not null) _unsalientSum[t] = TensorPrimitives.Sum<float>(x) - salientSum;
+        return x;
+    }
+
+    /// <summary>
+    /// Blocks [<paramref name="first"/>, <paramref name="end"/>) of token <paramref name="t"/>: v = c·x' one block
+    /// at a time (still in L1 when it is quantized), its int8 codes, scale and code sum, and with
+    /// <paramref name="tables"/> the full blocks' lookup tables. Parts of one token may run on different threads.
+    /// </summary>
+    private void PrepareBlocks(ReadOnlySpan<float> x, int t, int first, int end, bool tables)
+    {
+        sbyte* q = _q + (nint)t * _blocks * Block;
+        var d = _d.AsSpan(t * _blocks, _blocks);
+        var sums = _blockSums.AsSpan(t * _blocks, _blocks);
+        Span<float> v = stackalloc float[Block];
+        for (int b = first; b < end; b++)
+        {
+            int start = b * Block, length = Math.Min(Block, Cols - start);
+            TensorPrimitives.Multiply(x.Slice(start, length), _columnScale.AsSpan(start, length), v);
+            ActivationQuantizer.Quantize(v[..length], Block, new Span<sbyte>(q + start, length), d.Slice(b, 1), sums.Slice(b, 1));
+        }
+        if (_tailWeights > 0 && end == _blocks) SpreadTail(q + (nint)_fullBlocks * Block);
+        int fullEnd = Math.Min(end, _fullBlocks);
+        if (tables && first < fullEnd) SignLut.BuildTables(q + (nint)first * Block, fullEnd - first, TablesOf(t) + (nint)first * SignLut.TableBytes);
+    }
+
+    /// <summary>Σ_b d_b·S_b of token <paramref name="t"/>, once all its blocks are prepared (in block order: the same bits however they were split).</summary>
+    private void FinishToken(int t)
+    {
+        float total = 0;
+        for (int b = t * _blocks, end = b + _blocks; b < end; b++) total += _d[b] * _blockSums[b];
+        _blockSumTotal[t] = total;
     }
 
     /// <summary>
