@@ -33,7 +33,7 @@ namespace SagePtq.Runtime.Cpu;
 /// loops long, so tiered compilation would otherwise run many of the first calls in its unoptimized code.
 /// </para>
 [SkipLocalsInit]
-internal static unsafe class SignLut
+internal static unsafe partial class SignLut
 {
     /// <summary>Rows a tile holds side by side (defined by <see cref="SignPlanes"/>).</summary>
     public const int TileRows = SignPlanes.TileRows;
@@ -42,12 +42,15 @@ internal static unsafe class SignLut
     public const int TileBlockBytes = TileRows * SignDot.BlockBytes;
 
     /// <summary>
-    /// Table bytes per block and token: for each j of 0..15, 128 bytes at 128·j holding four 32-byte tables, in
-    /// this order: L of the low nibble, L of the high nibble, H′ of the low nibble, H′ of the high nibble. In each,
-    /// bytes 0–15 are the 16 entries for sign byte j and bytes 16–31 those for sign byte 16 + j: the lanes of the
-    /// tile load at 32·j.
+    /// Table bytes per block and token: four kinds of 512 bytes, in this order: L of the low nibble, L of the high
+    /// nibble, H′ of the low nibble, H′ of the high nibble. In a kind, the 32 bytes at 32·j are the tables of sign
+    /// byte j (bytes 0–15, its 16 entries) and of sign byte 16 + j (bytes 16–31): the lanes of the tile load at
+    /// 32·j. So a kind's tables lie in the tile's order, and a 512-bit load at 64·p matches the tile's at 64·p.
     /// </summary>
-    public const int TableBytes = 16 * 4 * 32;
+    public const int TableBytes = 4 * KindBytes;
+
+    /// <summary>Bytes of one kind of table in a block: 16 × 32.</summary>
+    private const int KindBytes = 16 * 32;
 
     /// <summary>The H′ tables' bias per lookup, and its total over a block's 64 lookups (64 · 32 · 16).</summary>
     private const int HighBias = 32, BlockBias = 32768;
@@ -76,10 +79,10 @@ internal static unsafe class SignLut
                 // entries[m] byte i = entry m of sign byte i's table; transposed, row j holds sign byte j's entries
                 // (low lane) and sign byte 16 + j's (high lane): the tile load's order.
                 SubsetSums(entries, Vector256<byte>.Zero, x0 & nibble, x1 & nibble, x2 & nibble, x3 & nibble);
-                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + 32 * half, 128);
+                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + KindBytes * half, 32);
 
                 SubsetSums(entries, Vector256.Create((byte)HighBias), High(x0), High(x1), High(x2), High(x3));
-                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + 32 * (2 + half), 128);
+                ByteTranspose.Transpose16x2((byte*)entries, 32, tables + KindBytes * (2 + half), 32);
             }
         }
     }
@@ -118,34 +121,39 @@ internal static unsafe class SignLut
                             low += x & 15;
                             high += x >> 4;
                         }
-                        byte* table = tables + 128 * (i & 15) + 16 * (i >> 4) + m;
-                        table[32 * half] = (byte)low;
-                        table[32 * (2 + half)] = (byte)high;
+                        byte* table = tables + 32 * (i & 15) + 16 * (i >> 4) + m;
+                        table[KindBytes * half] = (byte)low;
+                        table[KindBytes * (2 + half)] = (byte)high;
                     }
     }
 
     /// <summary>
     /// The 16 rows of one tile against one token: result[r] = Σ_b d[b] · Σ_{t &lt; 256} bit(r, b, t) · q[256·b + t]
     /// over <paramref name="blocks"/> full blocks, <paramref name="tile"/> at the tile's first block
-    /// (<see cref="TileBlockBytes"/> a block), <paramref name="tables"/> from <see cref="BuildTables"/>. AVX2 only.
+    /// (<see cref="TileBlockBytes"/> a block), <paramref name="tables"/> from <see cref="BuildTables"/>. AVX2 or
+    /// AVX-512BW (<see cref="Dot16Avx512"/>, where the machine has it), the same sums either way.
     /// With <paramref name="prefetchAhead"/> ≠ 0, each block also prefetches the 512 bytes that far past it (the
     /// next tile, streamed in while this one is multiplied) into L2 only: the tables (32 KB a token at 4,096 columns,
     /// 86 KB at 11,008) fill L1 already, and signs prefetched into L1 evicted them (docs/runtime.md).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot16(byte* tile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead = 0)
+    {
+        if (HasAvx512) Dot16Avx512(tile, tables, d, blocks, result, prefetchAhead);
+        else Dot16Avx2(tile, tables, d, blocks, result, prefetchAhead);
+    }
+
+    /// <summary>Whether <see cref="Dot16"/> runs <see cref="Dot16Avx512"/>.</summary>
+    public static bool HasAvx512 => Avx512BW.IsSupported && Vector512.IsHardwareAccelerated;
+
+    /// <summary><see cref="Dot16"/> on AVX2: one <see cref="Pair"/> of sign bytes at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot16Avx2(byte* tile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead)
     {
         var bias = Vector256.Create(BlockBias);
         Vector256<float> even = default, odd = default;
         for (int b = 0; b < blocks; b++, tile += TileBlockBytes, tables += TableBytes)
         {
-            if (prefetchAhead != 0)
-            {
-                // The block's eight cache lines, written out: as a loop they cost five instructions each.
-                byte* ahead = tile + prefetchAhead;
-                Sse.Prefetch1(ahead); Sse.Prefetch1(ahead + 64); Sse.Prefetch1(ahead + 128); Sse.Prefetch1(ahead + 192);
-                Sse.Prefetch1(ahead + 256); Sse.Prefetch1(ahead + 320); Sse.Prefetch1(ahead + 384); Sse.Prefetch1(ahead + 448);
-            }
+            if (prefetchAhead != 0) PrefetchBlock(tile + prefetchAhead);
             // 16-bit counters of 16·H′ + L per row, even rows and odd rows apart, both lanes.
             Vector256<short> evenRows = default, oddRows = default;
             Pair(ref evenRows, ref oddRows, tile, tables, 0);
@@ -160,7 +168,21 @@ internal static unsafe class SignLut
             even = Accumulate(evenRows, bias, scale, even);
             odd = Accumulate(oddRows, bias, scale, odd);
         }
-        // even holds rows 0, 2, …, 14 and odd rows 1, 3, …, 15: interleave them back into row order.
+        StoreRows(even, odd, result);
+    }
+
+    /// <summary>Prefetches one block of a tile into L2: its eight cache lines written out (as a loop they cost five instructions each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchBlock(byte* block)
+    {
+        Sse.Prefetch1(block); Sse.Prefetch1(block + 64); Sse.Prefetch1(block + 128); Sse.Prefetch1(block + 192);
+        Sse.Prefetch1(block + 256); Sse.Prefetch1(block + 320); Sse.Prefetch1(block + 384); Sse.Prefetch1(block + 448);
+    }
+
+    /// <summary>Stores the 16 rows' results: <paramref name="even"/> holds rows 0, 2, …, 14 and <paramref name="odd"/> rows 1, 3, …, 15.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRows(Vector256<float> even, Vector256<float> odd, float* result)
+    {
         var a = Avx.UnpackLow(even, odd);    // rows 0 1 2 3 | 8 9 10 11
         var c = Avx.UnpackHigh(even, odd);   // rows 4 5 6 7 | 12 13 14 15
         Avx.Store(result, Avx.Permute2x128(a, c, 0x20));
@@ -183,11 +205,12 @@ internal static unsafe class SignLut
         var hi0 = Avx2.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & nibble;
         var lo1 = v1 & nibble;
         var hi1 = Avx2.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & nibble;
-        byte* t0 = tables + 128 * j, t1 = t0 + 128;
-        var low = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + 32), hi0)),
-                           Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + 32), hi1)));
-        var high = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0 + 64), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + 96), hi0)),
-                            Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1 + 64), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + 96), hi1)));
+        // Kinds L-low, L-high, H′-low, H′-high at 0, 1, 2, 3 · KindBytes; sign byte j's tables at 32·j in each.
+        byte* t0 = tables + 32 * j, t1 = t0 + 32;
+        var low = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + KindBytes), hi0)),
+                           Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + KindBytes), hi1)));
+        var high = Avx2.Add(Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t0 + 2 * KindBytes), lo0), Avx2.Shuffle(Avx.LoadVector256(t0 + 3 * KindBytes), hi0)),
+                            Avx2.Add(Avx2.Shuffle(Avx.LoadVector256(t1 + 2 * KindBytes), lo1), Avx2.Shuffle(Avx.LoadVector256(t1 + 3 * KindBytes), hi1)));
         var evenOne = Vector256.Create((ushort)0x0001).AsSByte();
         var oddOne = Vector256.Create((ushort)0x0100).AsSByte();
         var evenSixteen = Vector256.Create((ushort)0x0010).AsSByte();

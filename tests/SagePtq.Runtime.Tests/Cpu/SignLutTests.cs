@@ -45,11 +45,31 @@ public sealed unsafe class SignLutTests
         Assert.Equal(reference, fast);
     }
 
+    /// <summary>The table kernels this machine runs: AVX2, and AVX-512BW where it has it (<see cref="SignLut.Dot16"/> picks the wider).</summary>
+    public static TheoryData<string> Kernels()
+    {
+        var data = new TheoryData<string> { "Avx2" };
+        if (SignLut.HasAvx512) data.Add("Avx512");
+        return data;
+    }
+
+    public static TheoryData<int, int, string> ProblemsAndKernels()
+    {
+        var data = new TheoryData<int, int, string>();
+        foreach (var (blocks, seed) in new[] { (1, 2), (5, 3), (16, 4) })
+            foreach (string kernel in Kernels()) data.Add(blocks, seed, kernel);
+        return data;
+    }
+
+    private static void Dot16(string kernel, byte* tile, byte* tables, float* d, int blocks, float* result)
+    {
+        if (kernel == "Avx512") SignLut.Dot16Avx512(tile, tables, d, blocks, result, 0);
+        else SignLut.Dot16Avx2(tile, tables, d, blocks, result, 0);
+    }
+
     [Avx2Theory]
-    [InlineData(1, 2)]
-    [InlineData(5, 3)]
-    [InlineData(16, 4)]
-    public void TileBlockSumsAreExact(int blocks, int seed)
+    [MemberData(nameof(ProblemsAndKernels))]
+    public void TileBlockSumsAreExact(int blocks, int seed, string kernel)
     {
         var (rows, q) = RandomProblem(blocks, seed);
         // Extremes: rows 3 and 4 all set against q = 127 and q = −128 in block 0 (the largest sums a block can have).
@@ -70,15 +90,42 @@ public sealed unsafe class SignLutTests
             {
                 Array.Clear(d);
                 d[b] = 1;
-                SignLut.Dot16(pt, ptab, pd, blocks, pr);
+                Dot16(kernel, pt, ptab, pd, blocks, pr);
                 for (int r = 0; r < 16; r++)
                     Assert.Equal(SignDot.BlockDotReference(prow + r * blocks * 32 + 32 * b, pq + 256 * b), (int)result[r]);
             }
         }
     }
 
-    [Avx2Fact]
-    public void ScaledSumsMatchThePlaneKernelWithinRounding()
+    [Avx2Theory]
+    [InlineData(3, 11)]
+    [InlineData(43, 12)]
+    public void TheKernelsGiveTheSameBits(int blocks, int seed)
+    {
+        // Same integer sums, scaled and added in the same order: a model's outputs must not depend on the machine's kernel.
+        if (!SignLut.HasAvx512) return;   // one kernel only on this machine: nothing to compare
+        var (rows, q) = RandomProblem(blocks, seed);
+        var random = new Random(seed);
+        var d = new float[blocks];
+        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var tile = TileOf(rows, blocks);
+        var tables = new byte[blocks * SignLut.TableBytes];
+        var narrow = new float[16];
+        var wide = new float[16];
+        fixed (byte* pt = tile, ptab = tables)
+        fixed (sbyte* pq = q)
+        fixed (float* pd = d, pn = narrow, pw = wide)
+        {
+            SignLut.BuildTables(pq, blocks, ptab);
+            Dot16("Avx2", pt, ptab, pd, blocks, pn);
+            Dot16("Avx512", pt, ptab, pd, blocks, pw);
+        }
+        Assert.Equal(narrow, wide);
+    }
+
+    [Avx2Theory]
+    [MemberData(nameof(Kernels))]
+    public void ScaledSumsMatchThePlaneKernelWithinRounding(string kernel)
     {
         const int blocks = 16;
         var (rows, q) = RandomProblem(blocks, 7);
@@ -94,7 +141,7 @@ public sealed unsafe class SignLutTests
         fixed (float* pd = d, pl = lut, pp = plane)
         {
             SignLut.BuildTables(pq, blocks, ptab);
-            SignLut.Dot16(pt, ptab, pd, blocks, pl);
+            Dot16(kernel, pt, ptab, pd, blocks, pl);
             for (int r0 = 0; r0 < 16; r0 += 4)
             {
                 byte* s = prow + r0 * blocks * 32;
