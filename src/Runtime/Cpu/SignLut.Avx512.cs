@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -13,8 +14,8 @@ internal static unsafe partial class SignLut
     /// (four sign bytes) are summed in bytes (≤ 4 · 60 = 240, as in <see cref="Pair"/>) before the counters; the
     /// counters' 256-bit halves hold the same rows for j and j + 1, so they are added at the block's end, which keeps
     /// every sum where the AVX2 kernel's bounds put it. Half the instructions of the AVX2 kernel for the same work:
-    /// on the AVX-512 machine (Zen 4 class, which splits 512-bit operations in two) it ran 17–22 % faster alone,
-    /// and the decode with it (docs/runtime.md).
+    /// on the AVX-512 machine (Zen 4 class, which splits 512-bit operations in two) 6–16 % faster alone, and the
+    /// 7B-shaped products in cache with it (docs/runtime.md).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dot16Avx512(byte* tile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead)
@@ -41,7 +42,7 @@ internal static unsafe partial class SignLut
     /// the counters by <c>vpmaddubsw</c> as in <see cref="Pair"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Quad(ref Vector512<short> evenRows, ref Vector512<short> oddRows, byte* tile, byte* tables, [System.Diagnostics.CodeAnalysis.ConstantExpected] int j)
+    private static void Quad(ref Vector512<short> evenRows, ref Vector512<short> oddRows, byte* tile, byte* tables, [ConstantExpected] int j)
     {
         var nibble = Vector512.Create((byte)15);
         var v0 = Vector512.Load(tile + 32 * j);
