@@ -26,8 +26,9 @@ internal static class Gemm
     /// <summary>
     /// From this many rows of A on, machines with AVX2 and FMA use <see cref="PackedGemm"/> (packing B costs
     /// N × K copies, repaid over the rows); fewer rows (decoding) keep the dot-product kernel. AVX-512 machines
-    /// too: with 32 registers the 512-bit dot-product kernel no longer spills, but on the Zen 4 class machine a
-    /// calibrated sagelm-7m quantization still took 60–67 s with it against 47–54 s with the packed kernel.
+    /// too: they were left out on the expectation that the 512-bit dot-product kernel, with 32 registers, would not
+    /// spill, but on the Zen 4 class machine a calibrated sagelm-7m quantization took 60–67 s with it against 47–54 s
+    /// with the packed kernel.
     /// </summary>
     internal const int PackedMinRows = 16;
 
