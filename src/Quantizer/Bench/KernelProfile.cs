@@ -101,7 +101,7 @@ internal static unsafe partial class KernelProfile
     /// <summary>
     /// The sign kernels alone, one thread, side by side on the same 16 rows: the plane kernel (<see cref="SignDot"/>,
     /// rows one after another) and the table kernel (<see cref="SignLut"/>, the rows tiled, its tables built once per
-    /// token and not timed here), at 4,096 columns (8 KB of signs, 32 KB of tables) and 11,008 (22 KB, 86 KB).
+    /// token and not timed here; alone and two tiles at once), at 4,096 columns (8 KB of signs, 32 KB of tables) and 11,008 (22 KB, 86 KB).
     /// </summary>
     private static void SignKernel(TextWriter o, int repeat)
     {
@@ -110,13 +110,13 @@ internal static unsafe partial class KernelProfile
         foreach (int blocks in new[] { 16, 43 })
         {
             int rowBytes = blocks * SignDot.BlockBytes, bytes = SignLut.TileRows * rowBytes;
-            byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            byte* signs = (byte*)NativeMemory.AlignedAlloc((nuint)(2 * bytes), 64); // two tiles, for the pair kernel
             byte* tables = (byte*)NativeMemory.AlignedAlloc((nuint)(blocks * SignLut.TableBytes), 64);
             sbyte* q = (sbyte*)NativeMemory.AlignedAlloc((nuint)(blocks * SignDot.BlockWeights), 64);
             float* d = (float*)NativeMemory.AlignedAlloc((nuint)(blocks * 4), 64);
-            float* result = (float*)NativeMemory.AlignedAlloc(16 * 4, 64);
+            float* result = (float*)NativeMemory.AlignedAlloc(32 * 4, 64);
             var random = new Random(1);
-            for (int i = 0; i < bytes; i++) signs[i] = (byte)random.Next();
+            for (int i = 0; i < 2 * bytes; i++) signs[i] = (byte)random.Next();
             for (int i = 0; i < blocks * SignDot.BlockWeights; i++) q[i] = (sbyte)random.Next(-127, 128);
             for (int i = 0; i < blocks; i++) d[i] = 0.01f;
             int calls = Math.Max(1, 2048 / blocks);
@@ -138,7 +138,11 @@ internal static unsafe partial class KernelProfile
                 {
                     for (int c = 0; c < calls; c++) SignLut.Dot16(signs, tables, d, blocks, result);
                 });
-                line += $", tables {Rate(table)}: {plane / table:F2}x";
+                double pair = Median(repeat * 10, () =>
+                {
+                    for (int c = 0; c < calls; c++) SignLut.Dot32(signs, bytes, tables, d, blocks, result);
+                });
+                line += $", tables {Rate(table)}: {plane / table:F2}x; two tiles at once {Rate(pair / 2)}";
             }
             o.WriteLine(line);
             NativeMemory.AlignedFree(signs);

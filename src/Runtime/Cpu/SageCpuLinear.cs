@@ -483,10 +483,15 @@ public sealed unsafe class SageCpuLinear : CpuLinear
         }
     }
 
-    /// <summary>Whole tiles from row <paramref name="from"/> to <paramref name="to"/> through <see cref="LookupTile"/>.</summary>
+    /// <summary>
+    /// Whole tiles from row <paramref name="from"/> to <paramref name="to"/> through <see cref="LookupTile"/>, two at
+    /// a time (each table is then loaded once for both: <see cref="SignLut.Dot32"/>) and an odd last one alone.
+    /// </summary>
     private void LookupTiles(ref Buffers p, int from, int to)
     {
-        for (int tile = from; tile < to; tile += TileRows) LookupTile(ref p, _signs + (nint)tile * _stride, tile);
+        int r0 = from;
+        for (; r0 + 2 * TileRows <= to; r0 += 2 * TileRows) LookupTile(ref p, r0, 2);
+        if (r0 < to) LookupTile(ref p, r0, 1);
     }
 
     /// <summary>
@@ -567,42 +572,49 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     }
 
     /// <summary>
-    /// One whole tile of 16 rows through <see cref="SignLut"/>, straight from the mapping. The short last block,
-    /// stored row after row at the tile's end, goes through the plane kernel, staged as in <see cref="PlaneRows"/>.
+    /// <paramref name="tiles"/> (1 or 2) whole tiles of 16 rows from row <paramref name="r0"/> through
+    /// <see cref="SignLut"/>, straight from the mapping. The short last block of each tile, stored row after row at
+    /// the tile's end, goes through the plane kernel, staged as in <see cref="PlaneRows"/>.
     /// </summary>
-    private void LookupTile(ref Buffers p, byte* tile, int r0)
+    private void LookupTile(ref Buffers p, int r0, int tiles)
     {
-        int rows = Rows;
-        float* dot = stackalloc float[TileRows];
-        float* tail = stackalloc float[4];
-        byte* stage = stackalloc byte[TileRows * SignDot.BlockBytes];
-        byte* tailSigns = tile + (nint)_fullBlocks * SignLut.TileBlockBytes;
-        for (int r = 0; r < TileRows && _tailWeights > 0; r++)
-            Unsafe.CopyBlockUnaligned(stage + SignDot.BlockBytes * r, tailSigns + r * _tailBytes, (uint)_tailBytes);
-        // The next tile streams in while this one is multiplied: its signs one tile ahead, block by block, on the
-        // first token, and its salient codes here (they are read in short bursts that the hardware prefetcher misses).
+        int rows = Rows, tileRows = tiles * TileRows;
         nint tileBytes = (nint)TileRows * _stride;
-        nint ahead = r0 + 2 * TileRows <= _tiledRows ? tileBytes : 0;
-        if (ahead != 0) PrefetchCodes(r0 + TileRows, TileRows);
+        byte* tile = _signs + (nint)r0 * _stride;
+        float* dot = stackalloc float[2 * TileRows];
+        float* tail = stackalloc float[4];
+        byte* stage = stackalloc byte[2 * TileRows * SignDot.BlockBytes];
+        for (int r = 0; r < tileRows && _tailWeights > 0; r++)
+        {
+            byte* tailSigns = tile + r / TileRows * tileBytes + (nint)_fullBlocks * SignLut.TileBlockBytes;
+            Unsafe.CopyBlockUnaligned(stage + SignDot.BlockBytes * r, tailSigns + r % TileRows * _tailBytes, (uint)_tailBytes);
+        }
+        // The next tiles stream in while these are multiplied: their signs as far ahead, block by block, on the
+        // first token, and their salient codes here (they are read in short bursts that the hardware prefetcher misses).
+        nint ahead = r0 + 2 * tileRows <= _tiledRows ? tiles * tileBytes : 0;
+        if (ahead != 0) PrefetchCodes(r0 + tileRows, tileRows);
         for (int t = p.FirstToken; t < p.EndToken; t++)
         {
             sbyte* q = _q + (nint)t * _blocks * Block;
             float* dt = p.D + (nint)t * _blocks;
-            SignLut.Dot16(tile, p.Tables + (t - p.FirstToken) * p.TableStride, dt, _fullBlocks, dot, t == p.FirstToken ? ahead : 0);
+            byte* tables = p.Tables + (t - p.FirstToken) * p.TableStride;
+            nint prefetch = t == p.FirstToken ? ahead : 0;
+            if (tiles == 2) SignLut.Dot32(tile, tileBytes, tables, dt, _fullBlocks, dot, prefetch);
+            else SignLut.Dot16(tile, tables, dt, _fullBlocks, dot, prefetch);
             if (_tailWeights > 0)
-                for (int k = 0; k < TileRows; k += 4)
+                for (int k = 0; k < tileRows; k += 4)
                 {
                     byte* s = stage + SignDot.BlockBytes * k;
                     SignDot.Dot4(_path, s, s + 32, s + 64, s + 96, q + (nint)_fullBlocks * Block, dt + _fullBlocks, 1, tail);
                     for (int i = 0; i < 4; i++) dot[k + i] += tail[i];
                 }
             float* y = p.Output + (nint)t * rows + r0;
-            for (int k = 0; k < TileRows; k += 4) Finish4(ref p, t, r0 + k, dot + k, y + k);
+            for (int k = 0; k < tileRows; k += 4) Finish4(ref p, t, r0 + k, dot + k, y + k);
         }
         if (_salientColumns.Length > 0)
         {
-            if (_nibbles) SalientTile(ref p, r0);
-            else for (int k = 0; k < TileRows; k += 4) SalientRows(ref p, r0 + k, 4);
+            if (_nibbles) for (int k = 0; k < tileRows; k += TileRows) SalientTile(ref p, r0 + k);
+            else for (int k = 0; k < tileRows; k += 4) SalientRows(ref p, r0 + k, 4);
         }
     }
 

@@ -123,6 +123,38 @@ public sealed unsafe class SignLutTests
     }
 
     [Avx2Theory]
+    [InlineData(1, 21)]
+    [InlineData(16, 22)]
+    [InlineData(43, 23)]
+    public void TwoTilesAtOnceGiveEachTilesBits(int blocks, int seed)
+    {
+        // Dot32 shares each table load between two tiles on AVX-512: its sums must be Dot16's on each, bit for bit.
+        var (rows0, q) = RandomProblem(blocks, seed);
+        var (rows1, _) = RandomProblem(blocks, seed + 100);
+        byte[] tile0 = TileOf(rows0, blocks), tile1 = TileOf(rows1, blocks);
+        int secondTile = tile0.Length + 64; // the caller's offset, not necessarily right after the first
+        var both = new byte[secondTile + tile1.Length];
+        tile0.CopyTo(both, 0);
+        tile1.CopyTo(both, secondTile);
+        var random = new Random(seed);
+        var d = new float[blocks];
+        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var tables = new byte[blocks * SignLut.TableBytes];
+        var alone = new float[32];
+        var pair = new float[32];
+        fixed (byte* pb = both, p0 = tile0, p1 = tile1, ptab = tables)
+        fixed (sbyte* pq = q)
+        fixed (float* pd = d, pa = alone, pp = pair)
+        {
+            SignLut.BuildTables(pq, blocks, ptab);
+            SignLut.Dot16(p0, ptab, pd, blocks, pa);
+            SignLut.Dot16(p1, ptab, pd, blocks, pa + 16);
+            SignLut.Dot32(pb, secondTile, ptab, pd, blocks, pp);
+        }
+        Assert.Equal(alone, pair);
+    }
+
+    [Avx2Theory]
     [MemberData(nameof(Kernels))]
     public void ScaledSumsMatchThePlaneKernelWithinRounding(string kernel)
     {
