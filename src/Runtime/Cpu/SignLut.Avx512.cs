@@ -42,10 +42,9 @@ internal static unsafe partial class SignLut
     /// <summary>
     /// <see cref="Dot16Avx512"/> for two tiles at once, the second <paramref name="secondTile"/> bytes after the
     /// first, into result[0..31]: each table is loaded once for both. The single-tile kernel loads eight tables for
-    /// every two sign loads, and loads, not arithmetic, set its pace: alone on one thread, the pair runs at
-    /// 0.40–0.44 TSC ticks per 32 weights·row against 0.46–0.62 for two single-tile calls (a C copy of both
-    /// kernels, 4,096 and 11,008 columns; four tiles at once were no faster). The AVX-512 register file holds the
-    /// eight tables and both tiles' counters.
+    /// every two loads of signs; shared, alone on one thread, 0.55–0.66 cycles per 32 weights·row against 0.65–0.83
+    /// (`bench --profile`; four tiles at once, tried in C, were no faster than two). The 32 AVX-512 registers hold
+    /// the eight tables and both tiles' counters.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dot32Avx512(byte* tile, nint secondTile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead)
@@ -72,20 +71,26 @@ internal static unsafe partial class SignLut
         StoreRows(even1, odd1, result + TileRows);
     }
 
-    /// <summary>The eight 64-byte tables that sign bytes j … j + 3 (and 16 + j … 19 + j) look up: L and H′ of each nibble, for j, j + 1 and for j + 2, j + 3.</summary>
-    private readonly struct QuadTables(Vector512<byte> low0, Vector512<byte> high0, Vector512<byte> low1, Vector512<byte> high1,
-        Vector512<byte> low2, Vector512<byte> high2, Vector512<byte> low3, Vector512<byte> high3)
+    /// <summary>
+    /// The eight 64-byte tables that sign bytes j … j + 3 (and 16 + j … 19 + j) look up: L and H′ of the low and the
+    /// high nibble for sign bytes j, j + 1, and the same four (<c>Next</c>) for j + 2, j + 3.
+    /// </summary>
+    private struct QuadTables
     {
-        // L of the low and high nibble (low0, high0: sign bytes j, j + 1; low1, high1: j + 2, j + 3), then H′ the same way.
-        public readonly Vector512<byte> LowNibbleL = low0, HighNibbleL = high0, LowNibbleL2 = low1, HighNibbleL2 = high1;
-        public readonly Vector512<byte> LowNibbleH = low2, HighNibbleH = high2, LowNibbleH2 = low3, HighNibbleH2 = high3;
+        public Vector512<byte> LowNibbleL, HighNibbleL, LowNibbleH, HighNibbleH;
+        public Vector512<byte> LowNibbleLNext, HighNibbleLNext, LowNibbleHNext, HighNibbleHNext;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static QuadTables Load(byte* tables, int j)
         {
-            byte* t0 = tables + 32 * j, t1 = t0 + 64;
-            return new(Vector512.Load(t0), Vector512.Load(t0 + KindBytes), Vector512.Load(t1), Vector512.Load(t1 + KindBytes),
-                Vector512.Load(t0 + 2 * KindBytes), Vector512.Load(t0 + 3 * KindBytes), Vector512.Load(t1 + 2 * KindBytes), Vector512.Load(t1 + 3 * KindBytes));
+            byte* t = tables + 32 * j, next = t + 64;
+            return new QuadTables
+            {
+                LowNibbleL = Vector512.Load(t), HighNibbleL = Vector512.Load(t + KindBytes),
+                LowNibbleH = Vector512.Load(t + 2 * KindBytes), HighNibbleH = Vector512.Load(t + 3 * KindBytes),
+                LowNibbleLNext = Vector512.Load(next), HighNibbleLNext = Vector512.Load(next + KindBytes),
+                LowNibbleHNext = Vector512.Load(next + 2 * KindBytes), HighNibbleHNext = Vector512.Load(next + 3 * KindBytes),
+            };
         }
     }
 
@@ -104,9 +109,9 @@ internal static unsafe partial class SignLut
         var lo1 = v1 & nibble;
         var hi1 = Avx512BW.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & nibble;
         var low = Avx512BW.Shuffle(t.LowNibbleL, lo0) + Avx512BW.Shuffle(t.HighNibbleL, hi0)
-                + (Avx512BW.Shuffle(t.LowNibbleL2, lo1) + Avx512BW.Shuffle(t.HighNibbleL2, hi1));
+                + (Avx512BW.Shuffle(t.LowNibbleLNext, lo1) + Avx512BW.Shuffle(t.HighNibbleLNext, hi1));
         var high = Avx512BW.Shuffle(t.LowNibbleH, lo0) + Avx512BW.Shuffle(t.HighNibbleH, hi0)
-                 + (Avx512BW.Shuffle(t.LowNibbleH2, lo1) + Avx512BW.Shuffle(t.HighNibbleH2, hi1));
+                 + (Avx512BW.Shuffle(t.LowNibbleHNext, lo1) + Avx512BW.Shuffle(t.HighNibbleHNext, hi1));
         var evenOne = Vector512.Create((ushort)0x0001).AsSByte();
         var oddOne = Vector512.Create((ushort)0x0100).AsSByte();
         var evenSixteen = Vector512.Create((ushort)0x0010).AsSByte();
