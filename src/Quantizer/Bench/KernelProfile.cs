@@ -14,8 +14,11 @@ namespace SagePtq.Quantizer.Bench;
 /// </summary>
 internal static unsafe partial class KernelProfile
 {
-    /// <summary>Writes the profile of <paramref name="model"/> (decoding at position <paramref name="position"/>) to <paramref name="o"/>.</summary>
-    public static void Run(CpuModel model, int position, int repeat, TextWriter o)
+    /// <summary>
+    /// Writes the profile of <paramref name="model"/> (decoding at position <paramref name="position"/>) to
+    /// <paramref name="o"/>; with <paramref name="context"/>, also attention over that many cached positions.
+    /// </summary>
+    public static void Run(CpuModel model, int position, int repeat, TextWriter o, int? context = null)
     {
         var pool = new WorkerPool(model.Threads);
         try
@@ -40,11 +43,28 @@ internal static unsafe partial class KernelProfile
             allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
             o.WriteLine($"  managed bytes allocated by a decode token (calling thread) {allocated,9:N0}");
             o.WriteLine($"  decode token                {token * 1e3,9:F2} ms  ({1 / token:F2} tok/s, {model.WeightBytesPerToken / token / 1e9:F2} GB/s of weights)");
+            if (context is int positions) LongAttention(model, positions, repeat, o);
         }
         finally
         {
             pool.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Attention alone over <paramref name="positions"/> cached positions (zeros: the values do not change the
+    /// work), every layer once per repetition so that the cache streams from memory as in a decode token.
+    /// </summary>
+    private static void LongAttention(CpuModel model, int positions, int repeat, TextWriter o)
+    {
+        var config = model.Config;
+        model.FillCacheForBenchmark(positions);
+        double token = Median(repeat * 5, () =>
+        {
+            for (int layer = 0; layer < config.NumLayers; layer++) model.StepForBenchmark(layer, positions - 1).Step.Attention();
+        });
+        double cacheBytes = 2.0 * config.NumLayers * config.NumKeyValueHeads * positions * config.HeadDim * sizeof(ushort);
+        o.WriteLine($"  attention over {positions:N0} cached positions, all layers {token * 1e3,9:F2} ms  ({cacheBytes / token / 1e9:F2} GB/s of the FP16 cache)");
     }
 
     /// <summary>

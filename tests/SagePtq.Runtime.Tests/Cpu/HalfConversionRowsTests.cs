@@ -51,11 +51,13 @@ public sealed class HalfConversionRowsTests
         AssertSameBits(expected, finite);
     }
 
-    [Fact]
-    public unsafe void Special_halves_pass_through_both_kernels_as_the_one_row_kernels_give_them()
+    [Theory]
+    [InlineData(64)]
+    [InlineData(128)]   // the weighted sum's 128-wide AVX-512 path, where the machine has it
+    public unsafe void Special_halves_pass_through_both_kernels_as_the_one_row_kernels_give_them(int length)
     {
         // Zeros of both signs, subnormals, the largest finite half and infinities among ordinary values.
-        const int length = 64, count = 4;
+        const int count = 4;
         var (x, rows, weights) = Inputs(length, count);
         Half[] special = [(Half)0f, (Half)(-0f), BitConverter.UInt16BitsToHalf(1), BitConverter.UInt16BitsToHalf(0x83FF), Half.MaxValue, Half.MinValue];
         for (int k = 0; k < special.Length; k++) rows[k * 7] = special[k];
@@ -108,6 +110,32 @@ public sealed class HalfConversionRowsTests
                 var half = BitConverter.UInt16BitsToHalf(bits[i]);
                 if (!Half.IsFinite(half)) continue;
                 Assert.True(BitConverter.SingleToUInt32Bits((float)half) == BitConverter.SingleToUInt32Bits(converted[i]), $"0x{bits[i]:X4}: {converted[i]} vs {(float)half}");
+            }
+        }
+    }
+
+    [Avx512Fact]
+    public unsafe void The_sixteen_wide_conversions_are_exact_for_every_half()
+    {
+        var bits = new ushort[16];
+        var converted = new float[16];
+        var finite = new float[16];
+        for (int start = 0; start < 65536; start += 16)
+        {
+            for (int i = 0; i < 16; i++) bits[i] = (ushort)(start + i);
+            fixed (ushort* h = bits)
+            {
+                HalfConversion.ToSingle16(h).CopyTo(converted);
+                HalfConversion.ToSingle16Finite(h).CopyTo(finite);
+            }
+            for (int i = 0; i < 16; i++)
+            {
+                var half = BitConverter.UInt16BitsToHalf(bits[i]);
+                uint expected = BitConverter.SingleToUInt32Bits((float)half);
+                if (Half.IsNaN(half)) Assert.True(float.IsNaN(converted[i]), $"0x{bits[i]:X4}");
+                else Assert.True(expected == BitConverter.SingleToUInt32Bits(converted[i]), $"0x{bits[i]:X4}: {converted[i]} vs {(float)half}");
+                if (Half.IsFinite(half))
+                    Assert.True(expected == BitConverter.SingleToUInt32Bits(finite[i]), $"finite 0x{bits[i]:X4}: {finite[i]} vs {(float)half}");
             }
         }
     }

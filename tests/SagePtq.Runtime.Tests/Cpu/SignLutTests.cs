@@ -189,6 +189,12 @@ public sealed class Avx2FactAttribute : FactAttribute
     public Avx2FactAttribute() { if (!SignLut.IsSupported) Skip = "AVX2 is not available on this machine"; }
 }
 
+/// <summary>Skips where the machine has no AVX-512 (the runtime's 512-bit paths do not run there).</summary>
+public sealed class Avx512FactAttribute : FactAttribute
+{
+    public Avx512FactAttribute() { if (!SignLut.HasAvx512) Skip = "AVX-512 is not available on this machine"; }
+}
+
 /// <summary>As <see cref="Avx2FactAttribute"/>, for theories.</summary>
 public sealed class Avx2TheoryAttribute : TheoryAttribute
 {
