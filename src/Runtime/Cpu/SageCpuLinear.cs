@@ -484,14 +484,16 @@ public sealed unsafe class SageCpuLinear : CpuLinear
     }
 
     /// <summary>
-    /// Whole tiles from row <paramref name="from"/> to <paramref name="to"/> through <see cref="LookupTile"/>, two at
-    /// a time (each table is then loaded once for both: <see cref="SignLut.Dot32"/>) and an odd last one alone.
+    /// Whole tiles from row <paramref name="from"/> to <paramref name="to"/> through <see cref="LookupTile"/>: on
+    /// AVX-512 two at a time (each table is then loaded once for both: <see cref="SignLut.Dot32"/>) and an odd last
+    /// one alone; on AVX2, which has no registers to spare for that, one at a time, prefetching one tile ahead.
     /// </summary>
     private void LookupTiles(ref Buffers p, int from, int to)
     {
         int r0 = from;
-        for (; r0 + 2 * TileRows <= to; r0 += 2 * TileRows) LookupTile(ref p, r0, 2);
-        if (r0 < to) LookupTile(ref p, r0, 1);
+        if (SignLut.HasAvx512)
+            for (; r0 + 2 * TileRows <= to; r0 += 2 * TileRows) LookupTile(ref p, r0, 2);
+        for (; r0 < to; r0 += TileRows) LookupTile(ref p, r0, 1);
     }
 
     /// <summary>

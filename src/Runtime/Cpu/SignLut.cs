@@ -145,7 +145,8 @@ internal static unsafe partial class SignLut
     /// <summary>
     /// <see cref="Dot16"/> for two tiles, the second <paramref name="secondTile"/> bytes after the first, into
     /// result[0..31]: on AVX-512 in one pass that loads each table once (<see cref="Dot32Avx512"/>); on AVX2, whose
-    /// sixteen registers cannot hold the tables and both tiles' counters, as two calls.
+    /// sixteen registers cannot hold the tables and both tiles' counters, as two calls (the runtime pairs tiles
+    /// only on AVX-512; the two calls serve the profile and the tests).
     /// </summary>
     public static void Dot32(byte* tile, nint secondTile, byte* tables, float* d, int blocks, float* result, nint prefetchAhead = 0)
     {
