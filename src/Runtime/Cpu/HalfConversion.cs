@@ -132,31 +132,7 @@ internal static unsafe class HalfConversion
         int j = 0;
         if (Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
             for (; j + 128 <= length; j += 128) WeightedColumns128<TWiden>(h + j, weights, count, length, y + j);
-        for (; j + 64 <= length; j += 64)
-        {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            ushort* row = h + j;
-            for (int i = 0; i < count; i++, row += length)
-            {
-                var w = Vector256.Create(weights[i]);
-                a0 = Fma.MultiplyAdd(TWiden.Convert(row), w, a0);
-                a1 = Fma.MultiplyAdd(TWiden.Convert(row + 8), w, a1);
-                a2 = Fma.MultiplyAdd(TWiden.Convert(row + 16), w, a2);
-                a3 = Fma.MultiplyAdd(TWiden.Convert(row + 24), w, a3);
-                a4 = Fma.MultiplyAdd(TWiden.Convert(row + 32), w, a4);
-                a5 = Fma.MultiplyAdd(TWiden.Convert(row + 40), w, a5);
-                a6 = Fma.MultiplyAdd(TWiden.Convert(row + 48), w, a6);
-                a7 = Fma.MultiplyAdd(TWiden.Convert(row + 56), w, a7);
-            }
-            Avx.Store(y + j, a0);
-            Avx.Store(y + j + 8, a1);
-            Avx.Store(y + j + 16, a2);
-            Avx.Store(y + j + 24, a3);
-            Avx.Store(y + j + 32, a4);
-            Avx.Store(y + j + 40, a5);
-            Avx.Store(y + j + 48, a6);
-            Avx.Store(y + j + 56, a7);
-        }
+        for (; j + 64 <= length; j += 64) WeightedColumns64<TWiden>(h + j, weights, count, length, y + j);
         for (; j + 8 <= length; j += 8)
         {
             var a = Vector256<float>.Zero;
@@ -170,6 +146,37 @@ internal static unsafe class HalfConversion
             for (int i = 0; i < count; i++) sum += weights[i] * (float)rows[(nint)i * length + j];
             y[j] = sum;
         }
+    }
+
+    /// <summary>
+    /// <see cref="WeightedRows"/> for 64 columns at once on AVX2: eight 256-bit accumulators, so a 128-wide head
+    /// takes two passes over the rows (AVX2's sixteen registers cannot hold a whole head and the conversion).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightedColumns64<TWiden>(ushort* columns, float* weights, int count, int length, float* y) where TWiden : struct, IWiden
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        ushort* row = columns;
+        for (int i = 0; i < count; i++, row += length)
+        {
+            var w = Vector256.Create(weights[i]);
+            a0 = Fma.MultiplyAdd(TWiden.Convert(row), w, a0);
+            a1 = Fma.MultiplyAdd(TWiden.Convert(row + 8), w, a1);
+            a2 = Fma.MultiplyAdd(TWiden.Convert(row + 16), w, a2);
+            a3 = Fma.MultiplyAdd(TWiden.Convert(row + 24), w, a3);
+            a4 = Fma.MultiplyAdd(TWiden.Convert(row + 32), w, a4);
+            a5 = Fma.MultiplyAdd(TWiden.Convert(row + 40), w, a5);
+            a6 = Fma.MultiplyAdd(TWiden.Convert(row + 48), w, a6);
+            a7 = Fma.MultiplyAdd(TWiden.Convert(row + 56), w, a7);
+        }
+        a0.Store(y);
+        a1.Store(y + 8);
+        a2.Store(y + 16);
+        a3.Store(y + 24);
+        a4.Store(y + 32);
+        a5.Store(y + 40);
+        a6.Store(y + 48);
+        a7.Store(y + 56);
     }
 
     /// <summary>
