@@ -10,7 +10,8 @@ namespace SagePtq.Quantizer.Cli;
 /// <summary>
 /// <c>sageptq bench</c>: speed of a pack on the CPU kernels, with its yardsticks measured in the same run and
 /// interleaved with it (the machine may be shared and noisy): the FP32 reference forward pass on the same
-/// pack, and the machine's plain streaming-read bandwidth. Every figure is the median of the repetitions.
+/// pack, and the machine's plain streaming-read bandwidth. Every figure is the median of the repetitions (a
+/// repetition's streaming read is the best of its passes: <see cref="StreamingRead.Measure"/>).
 /// </summary>
 internal static class BenchCommand
 {
