@@ -121,7 +121,8 @@ internal static unsafe partial class KernelProfile
     /// <summary>
     /// The sign kernels alone, one thread, side by side on the same 16 rows: the plane kernel (<see cref="SignDot"/>,
     /// rows one after another) and the table kernel (<see cref="SignLut"/>, the rows tiled, its tables built once per
-    /// token and not timed here; alone and two tiles at once), at 4,096 columns (8 KB of signs, 32 KB of tables) and 11,008 (22 KB, 86 KB).
+    /// token and not timed here), one tile alone and two at once, at 4,096 columns (8 KB of signs a tile, 32 KB of
+    /// tables) and 11,008 (22 KB, 86 KB).
     /// </summary>
     private static void SignKernel(TextWriter o, int repeat)
     {
