@@ -28,6 +28,15 @@ public sealed unsafe class SignLutTests
         return (rows, q);
     }
 
+    /// <summary>Random block scales d_b in [0, 0.02).</summary>
+    private static float[] BlockScales(int blocks, int seed)
+    {
+        var random = new Random(seed);
+        var d = new float[blocks];
+        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        return d;
+    }
+
     [Avx2Fact]
     public void FastTablesEqualTheReferenceTables()
     {
@@ -104,9 +113,7 @@ public sealed unsafe class SignLutTests
     {
         // Same integer sums, scaled and added in the same order: a model's outputs must not depend on the machine's kernel.
         var (rows, q) = RandomProblem(blocks, seed);
-        var random = new Random(seed);
-        var d = new float[blocks];
-        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var d = BlockScales(blocks, seed);
         var tile = TileOf(rows, blocks);
         var tables = new byte[blocks * SignLut.TableBytes];
         var narrow = new float[16];
@@ -136,9 +143,7 @@ public sealed unsafe class SignLutTests
         var both = new byte[secondTile + tile1.Length];
         tile0.CopyTo(both, 0);
         tile1.CopyTo(both, secondTile);
-        var random = new Random(seed);
-        var d = new float[blocks];
-        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var d = BlockScales(blocks, seed);
         var tables = new byte[blocks * SignLut.TableBytes];
         var alone = new float[32];
         var pair = new float[32];
@@ -160,9 +165,7 @@ public sealed unsafe class SignLutTests
     {
         const int blocks = 16;
         var (rows, q) = RandomProblem(blocks, 7);
-        var random = new Random(8);
-        var d = new float[blocks];
-        for (int b = 0; b < blocks; b++) d[b] = (float)(random.NextDouble() * 0.02);
+        var d = BlockScales(blocks, 8);
         var tile = TileOf(rows, blocks);
         var tables = new byte[blocks * SignLut.TableBytes];
         var lut = new float[16];
