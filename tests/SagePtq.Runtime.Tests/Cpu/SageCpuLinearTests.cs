@@ -119,7 +119,7 @@ public sealed class SageCpuLinearTests(SageTestPack fixture) : IClassFixture<Sag
     [MemberData(nameof(TiledCaseNames))]
     public void PromptBatchesAndRangesThatCutATileAgreeWithTheTableKernel(string caseName)
     {
-        // A batch above the kept-table limit (8 tokens) builds one token's tables at a time inside Multiply; a row
+        // A batch above the kept-table limit (8 tokens) builds its tables inside Multiply, eight tokens' and then two; a row
         // range that cuts a tile untiles it and runs the plane kernel; one token over whole tiles uses the tables
         // Prepare kept (all on AVX2). The block sums are exact every way, so the results differ only by the order
         // of the float accumulation.
