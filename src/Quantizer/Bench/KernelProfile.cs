@@ -9,16 +9,18 @@ namespace SagePtq.Quantizer.Bench;
 /// <c>sageptq bench --profile</c>: where a decode token's time goes on the CPU backend. Times each part of a
 /// token on its own, side by side in one run: the sign kernel alone in L1 and in L2 (one thread), every
 /// linear shape of the pack in cache and streamed from memory (each part of every layer in turn, the way a
-/// token reads them), the products' <c>Prepare</c> step, the LM head, a worker-pool loop with no work, and
-/// a whole decode token. Every figure is the median of its repetitions.
+/// token reads them), the decoder's products against a streaming read of this machine, the products'
+/// <c>Prepare</c> step, the LM head, a worker-pool loop with no work, and a whole decode token. Every figure is
+/// the median of its repetitions.
 /// </summary>
 internal static unsafe partial class KernelProfile
 {
     /// <summary>
     /// Writes the profile of <paramref name="model"/> (decoding at position <paramref name="position"/>) to
     /// <paramref name="o"/>; with <paramref name="context"/>, also attention over that many cached positions.
+    /// <paramref name="bandwidthBytes"/> is the buffer of the streaming read the decoder's products are set against.
     /// </summary>
-    public static void Run(CpuModel model, int position, int repeat, TextWriter o, int? context = null)
+    public static void Run(CpuModel model, int position, int repeat, TextWriter o, long bandwidthBytes, int? context = null)
     {
         var pool = new WorkerPool(model.Threads);
         try
@@ -31,7 +33,8 @@ internal static unsafe partial class KernelProfile
                 StreamSweep(model, pool, o, repeat, 4);
                 StreamSweep(model, pool, o, repeat, 6);
             }
-            Linears(model, pool, o, repeat);
+            var decoder = Linears(model, pool, o, repeat);
+            Ceiling(decoder, pool, bandwidthBytes, o);
             Elementwise(model, o, repeat);
             var empty = new NoWork();
             double barrier = Median(repeat * 100, () => pool.For(model.Threads * 4, 1, empty));
@@ -199,8 +202,11 @@ internal static unsafe partial class KernelProfile
         return 4.0 * Iterations / seconds;
     }
 
-    /// <summary>Every decoder part: Prepare alone; Multiply on one layer (cache) and across all layers (memory).</summary>
-    private static void Linears(CpuModel model, WorkerPool pool, TextWriter o, int repeat)
+    /// <summary>
+    /// Every decoder part: Prepare alone; Multiply on one layer (cache) and across all layers (memory). Returns the
+    /// decoder linears' token totals (prepare and multiply on the pool, in cache and from memory) and their weight bytes.
+    /// </summary>
+    private static DecoderProducts Linears(CpuModel model, WorkerPool pool, TextWriter o, int repeat)
     {
         var all = model.Linears;
         int layers = model.Config.NumLayers;
@@ -208,7 +214,7 @@ internal static unsafe partial class KernelProfile
         var lmHead = all[1];
         string[] parts = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
         var product = new Product();
-        double totalStream = 0;
+        double totalStream = 0, totalHot = 0, decoderBytes = 0;
         for (int p = 0; p < parts.Length; p++)
         {
             var perLayer = Enumerable.Range(0, layers).Select(l => all[2 + 7 * l + p]).ToArray();
@@ -223,9 +229,12 @@ internal static unsafe partial class KernelProfile
             double streamOne = PerLayer(perLayer, repeat, l => l.Multiply(output, 0, l.Rows));
             double stream = PerLayer(perLayer, repeat, l => product.Run(pool, l, output));
             totalStream += (stream + prepare) * layers;
+            totalHot += (hot + prepare) * layers;
             double bytes = first.WeightBytes;
+            decoderBytes += bytes * layers;
             o.WriteLine($"  {parts[p],-9} {first.Rows,5}x{first.Cols,-5} {first.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply 1 thread in cache {hotOne * 1e6,7:F1} µs ({bytes / hotOne / 1e9,5:F2} GB/s), pool in cache {hot * 1e6,7:F1} µs ({bytes / hot / 1e9,5:F2} GB/s), 1 thread from memory {streamOne * 1e6,7:F1} µs ({bytes / streamOne / 1e9,5:F2} GB/s), pool from memory {stream * 1e6,7:F1} µs ({bytes / stream / 1e9,5:F2} GB/s)");
         }
+        var decoder = new DecoderProducts(totalHot, totalStream, decoderBytes);
         {
             var input = new float[lmHead.Cols];
             for (int i = 0; i < input.Length; i++) input[i] = (float)Math.Cos(i * 0.11);
@@ -243,6 +252,23 @@ internal static unsafe partial class KernelProfile
             o.WriteLine($"  lm_head   {lmHead.Rows,5}x{lmHead.Cols,-5} {lmHead.GetType().Name}: prepare {prepare * 1e6,7:F1} µs; multiply pool {head * 1e6,7:F1} µs ({lmHead.WeightBytes / head / 1e9,5:F2} GB/s)");
         }
         o.WriteLine($"  all linears of a token, from memory (sum of the above) {totalStream * 1e3,7:F2} ms");
+        return decoder;
+    }
+
+    /// <summary>The decoder linears of one token (every layer, prepare and multiply on the pool): seconds in cache and from memory, and their weight bytes.</summary>
+    private readonly record struct DecoderProducts(double InCache, double FromMemory, double Bytes);
+
+    /// <summary>
+    /// The decoder's products against the machine's streaming read, measured here: with their weights in cache they
+    /// run as fast as the arithmetic allows, so their rate over the streaming read is the highest share of it a decode
+    /// token can reach on this machine, whatever the memory does.
+    /// </summary>
+    private static void Ceiling(DecoderProducts decoder, WorkerPool pool, long bandwidthBytes, TextWriter o)
+    {
+        using var stream = new StreamingRead(bandwidthBytes);
+        double bandwidth = stream.Measure(pool);
+        double hot = decoder.Bytes / decoder.InCache, cold = decoder.Bytes / decoder.FromMemory;
+        o.WriteLine($"  decoder linears of a token, in cache {decoder.InCache * 1e3:F2} ms ({hot / 1e9:F2} GB/s of their weights), from memory {decoder.FromMemory * 1e3:F2} ms ({cold / 1e9:F2} GB/s); streaming read {bandwidth / 1e9:F2} GB/s: in cache {hot / bandwidth:P0} of it, from memory {cold / bandwidth:P0}");
     }
 
     /// <summary>The element-wise kernels of a layer on one thread, one token: RMSNorm and SwiGLU (the decode step runs SwiGLU on the pool).</summary>

@@ -31,7 +31,7 @@ internal static class BenchCommand
         var noReference = new Option<bool>("--no-reference") { Description = "Skip the FP32 reference forward pass." };
         var bandwidthMib = new Option<int>("--bandwidth-mib") { Description = "Buffer of the streaming-read measurement, MiB (far above the caches).", DefaultValueFactory = _ => 1024 }.WithRange(64, 1 << 16);
         var fp16Pack = new Option<string?>("--fp16-pack") { Description = "cuda: an FP16 pack of the same shape to decode beside it (default: the pack's own decoder linears as FP16 stand-ins)." };
-        var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, prepare, LM head, pool loop; with --context, attention over that many cached positions) instead of the usual figures." };
+        var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, the decoder's products against the streaming read, prepare, LM head, pool loop; with --context, attention over that many cached positions) instead of the usual figures." };
         var json = CliOptions.Json();
 
         var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels (beside the FP32 reference and the machine's streaming-read bandwidth), or on CUDA (beside an FP16 decode of the same shape; exit 3 without a GPU).")
@@ -59,7 +59,7 @@ internal static class BenchCommand
             {
                 DecodeTimer.Prefill(model, ids);
                 DecodeTimer.Decode(model, prompt, tokens, ids[^1]);
-                KernelProfile.Run(model, prompt, reps, context.Output, fill);
+                KernelProfile.Run(model, prompt, reps, context.Output, (long)parse.GetValue(bandwidthMib) << 20, fill);
                 return SagePtqCli.Success;
             }
             long packBytes = new FileInfo(Path.Combine(dir, PackFormat.PackFileName)).Length;

@@ -26,10 +26,10 @@ public sealed class BenchCommandTests(Fp16SageLm7mPack fp16) : IClassFixture<Fp1
     [Fact]
     public void Profile_times_every_part_of_a_decode_token()
     {
-        var r = CliRunner.Run("bench", "--pack", fp16.Path, "--prompt", "4", "--tokens", "2", "--repeat", "1", "--threads", "2", "--context", "64", "--profile");
+        var r = CliRunner.Run("bench", "--pack", fp16.Path, "--prompt", "4", "--tokens", "2", "--repeat", "1", "--threads", "2", "--context", "64", "--bandwidth-mib", "64", "--profile");
         Assert.True(r.ExitCode == 0, r.Error);
         if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.Contains("two tiles at once", r.Output);   // the table kernel's line
-        foreach (string part in new[] { "sign kernel", "attention over 64 cached positions", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head", "rmsnorm", "empty pool loop", "allocated", "decode token by step", "decode token" })
+        foreach (string part in new[] { "sign kernel", "attention over 64 cached positions", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head", "decoder linears of a token, in cache", "streaming read", "rmsnorm", "empty pool loop", "allocated", "decode token by step", "decode token" })
             Assert.Contains(part, r.Output);
     }
 
