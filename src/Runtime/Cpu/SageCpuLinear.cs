@@ -47,8 +47,9 @@ public sealed unsafe class SageCpuLinear : CpuLinear
 
     /// <summary>
     /// Table bytes a prompt batch's <see cref="Multiply"/> builds at once, half the 1 MB L2 of the machines measured:
-    /// eight tokens' tables at 4,096 columns, five at 11,008. One token at a time read every tile once per token:
-    /// 7B shape, `bench --prompt 64`, nine pairs alternating, 28.7–36.1 against 29.6–38.7 tok/s (medians 29.7, 33.4).
+    /// eight tokens' tables at 4,096 columns, five at 11,008. One token at a time, which read every tile once per
+    /// token, prefilled the 7B shape at 28.7–36.1 tok/s, these chunks at 29.6–38.7 (`bench --prompt 64`, nine pairs
+    /// alternating; medians 29.7 and 33.4).
     /// </summary>
     private const long PromptTableBytes = 512 * 1024;
 
