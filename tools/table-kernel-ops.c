@@ -9,7 +9,7 @@
  * replaced by 4 adds.  3: the nibbles read already split from memory instead of split in registers.
  * Only the time of modes 1-3 matters; their sums mean nothing. 4: an exact alternative widening, L and H' bytes
  * of a row side by side (vpunpcklbw, vpunpckhbw) and one vpmaddubsw by (1, 16) per half: rows 0-7 and 8-15
- * instead of even and odd rows, six operations a tile instead of eight.
+ * instead of even and odd rows, six operations a tile instead of eight (the runtime's AVX-512 kernel since).
  */
 #include <immintrin.h>
 #include <stdint.h>
