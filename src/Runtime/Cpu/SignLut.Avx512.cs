@@ -12,8 +12,8 @@ internal static unsafe partial class SignLut
     /// <c>vpshufb</c> looks up 64 (row, byte) pairs against their own tables with no rearranging. Two such pairs
     /// (four sign bytes) are summed in bytes (≤ 4 · 60 = 240, as in <see cref="Pair"/>) before the counters, which
     /// hold rows 0–7 and rows 8–15 (<see cref="Quad"/>); the counters' 256-bit halves hold the same rows for j and
-    /// j + 1, so they are added at the block's end, which keeps every sum where the AVX2 kernel's bounds put it. Half the instructions of the AVX2 kernel for the same work:
-    /// on the AVX-512 machine (Zen 4 class, which splits 512-bit operations in two) 5–41 % faster alone in 23 of 24
+    /// j + 1, so they are added at the block's end, which keeps every sum where the AVX2 kernel's bounds put it.
+    /// Half the instructions of the AVX2 kernel for the same work: on the AVX-512 machine (Zen 4 class, which splits 512-bit operations in two) 5–41 % faster alone in 23 of 24
     /// rounds, and the 7B-shaped products in cache with it (docs/runtime.md). A loop over j instead of four
     /// written-out calls ran as fast.
     /// </summary>
