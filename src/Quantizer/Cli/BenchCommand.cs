@@ -10,7 +10,8 @@ namespace SagePtq.Quantizer.Cli;
 /// <summary>
 /// <c>sageptq bench</c>: speed of a pack on the CPU kernels, with its yardsticks measured in the same run and
 /// interleaved with it (the machine may be shared and noisy): the FP32 reference forward pass on the same
-/// pack, and the machine's plain streaming-read bandwidth. Every figure is the median of the repetitions (a
+/// pack, and the machine's plain streaming-read bandwidth, with the round trip between two threads that says how far
+/// apart the host put the cores (<see cref="ThreadRoundTrip"/>). Every figure is the median of the repetitions (a
 /// repetition's streaming read is the best of its passes: <see cref="StreamingRead.Measure"/>).
 /// </summary>
 internal static class BenchCommand
@@ -106,6 +107,7 @@ internal static class BenchCommand
             var decodeRates = new List<double>();
             var referenceRates = new List<double>();
             var bandwidths = new List<double>();
+            var roundTrips = new List<double>();
             CliProgress.Run(context, "bench", reps, report =>
             {
                 for (int r = 0; r < reps; r++)
@@ -120,6 +122,7 @@ internal static class BenchCommand
                         referenceRates.Add(DecodeTimer.Decode(reference, prompt, tokens, ids[^1]));
                     }
                     bandwidths.Add(stream.Measure(pool));
+                    if (model.Threads > 1 && ThreadRoundTrip.Measure() is double trip) roundTrips.Add(trip);
                     report(r + 1);
                 }
                 return 0;
@@ -149,6 +152,7 @@ internal static class BenchCommand
                 decodeSpeedupOverReference = referenceDecode is double rd ? decode / rd : (double?)null,
                 streamingReadBytesPerSecond = bandwidth,
                 fractionOfStreamingRead = weightRate / bandwidth,
+                threadRoundTripNanoseconds = roundTrips.Count > 0 ? Median(roundTrips) : (double?)null,
                 context = fill,
                 contextDecodeTokensPerSecond = contextDecode,
                 residentBytesAtContext = contextResident,
@@ -165,7 +169,8 @@ internal static class BenchCommand
             o.WriteLine(referenceDecode is double r1
                 ? $"  reference {r1,10:F1} tok/s   FP32 forward pass on the same pack: decode is {decode / r1:F1}x"
                 : $"  reference skipped: {referenceSkipped}");
-            o.WriteLine($"  streaming read {bandwidth / 1e9:F2} GB/s: decode reads weights at {100 * weightRate / bandwidth:F0} % of it");
+            o.WriteLine($"  streaming read {bandwidth / 1e9:F2} GB/s: decode reads weights at {100 * weightRate / bandwidth:F0} % of it"
+                + (result.threadRoundTripNanoseconds is double trip ? $" (a round trip between two threads: {trip:F0} ns)" : ""));
             if (fill is int c)
                 o.WriteLine($"  at context {c}: decode {contextDecode:F1} tok/s, resident {contextResident / 1e9:F2} GB (pack {packBytes / 1e9:F2} GB)");
             return SagePtqCli.Success;

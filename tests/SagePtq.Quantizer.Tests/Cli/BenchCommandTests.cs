@@ -21,6 +21,8 @@ public sealed class BenchCommandTests(Fp16SageLm7mPack fp16) : IClassFixture<Fp1
             "decodeSpeedupOverReference", "streamingReadBytesPerSecond", "fractionOfStreamingRead", "contextDecodeTokensPerSecond", "residentBytesAtContext" })
             Assert.True(root.GetProperty(positive).GetDouble() > 0, positive);
         Assert.Equal(JsonValueKind.Null, root.GetProperty("referenceSkipped").ValueKind);
+        // Measured only where there are two processors for the two threads.
+        if (Environment.ProcessorCount > 1) Assert.True(root.GetProperty("threadRoundTripNanoseconds").GetDouble() > 0);
     }
 
     [Fact]
