@@ -3,7 +3,7 @@
  * tiles of eight blocks and their tables all in L1, timed with one kind of operation swapped out at a time.
  * docs/runtime.md ("Prompt batches a few tokens at a time") quotes it. Build and run each form:
  *
- *   for m in 0 1 2 3 4; do clang-14 -O3 -march=znver3 -mavx512f -mavx512bw -DMODE=$m tools/table-kernel-ops.c -o /tmp/ops$m; /tmp/ops$m; done
+ *   for m in 0 1 2 3 4; do clang-14 -O3 -march=znver3 -mavx512f -mavx512bw -DMODE=$m tools/table-kernel-ops.c -o ops$m; ./ops$m; done
  *
  * MODE 0: the kernel's step as it is.  1: the 16 shuffles replaced by XORs.  2: the 8 vpmaddubsw widenings
  * replaced by 4 adds.  3: the nibbles read already split from memory instead of split in registers.

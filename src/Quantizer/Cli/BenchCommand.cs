@@ -46,6 +46,7 @@ internal static class BenchCommand
             if (parse.GetValue(backend) == "cuda")
                 return CudaBench.Run(context, dir, parse.GetValue(fp16Pack), prompt, tokens, reps, parse.GetValue(json));
             int? fill = parse.GetValue(contextLength);
+            long bandwidthBytes = (long)parse.GetValue(bandwidthMib) << 20;
 
             // One open pack serves the model, the manifest figures and the reference weights.
             using var packed = PackedModel.Open(dir);
@@ -60,7 +61,7 @@ internal static class BenchCommand
             {
                 DecodeTimer.Prefill(model, ids);
                 DecodeTimer.Decode(model, prompt, tokens, ids[^1]);
-                KernelProfile.Run(model, prompt, reps, context.Output, (long)parse.GetValue(bandwidthMib) << 20, fill);
+                KernelProfile.Run(model, prompt, reps, context.Output, bandwidthBytes, fill);
                 return SagePtqCli.Success;
             }
             long packBytes = new FileInfo(Path.Combine(dir, PackFormat.PackFileName)).Length;
@@ -83,7 +84,7 @@ internal static class BenchCommand
             string? referenceSkipped = parse.GetValue(noReference) ? "--no-reference" : FitsInMemory(packed.Manifest);
             var reference = referenceSkipped is null ? new ReferenceModel(packed.ToLlamaWeights()) : null;
             using var pool = new WorkerPool(model.Threads);
-            using var stream = new StreamingRead((long)parse.GetValue(bandwidthMib) << 20);
+            using var stream = new StreamingRead(bandwidthBytes);
 
             // Untimed rounds first: the page mappings, the caches and the JIT's optimized code (tiered
             // compilation replaces the first, quick code of hot methods only after they have run a while).
