@@ -22,6 +22,8 @@ public sealed class EmulatorHarness : IDisposable
     private static string Source()
     {
         var source = new StringBuilder("""
+            // A small on-chip buffer, so that the sage cases above 512 columns take prepare's global-memory path.
+            #define SAGEPTQ_PREPARE_ON_CHIP_FLOATS 512
             #include "sageptq.cuh"
             using namespace sageptq;
             static LinearArgs Args(const void* const* sections, const long long* bytes) {
@@ -303,7 +305,7 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
         }
     }
 
-    private static UniformWeights UniformFixture(int rows, int cols, int bits, int groupSize, Random random)
+    internal static UniformWeights UniformFixture(int rows, int cols, int bits, int groupSize, Random random)
     {
         int groups = (cols + groupSize - 1) / groupSize, levels = 1 << bits;
         var codes = Enumerable.Range(0, rows * cols).Select(_ => (byte)random.Next(levels)).ToArray();

@@ -294,6 +294,9 @@ partial class SageLm7mModel
         }
         SAGEPTQ_HD float read_half(const void* base, int64_t index) { return half_to_float(read_u16((const uint8_t*)base + 2 * index)); }
 
+        /// 1 / √(mean(x²) + eps) from Σx² (FastOps.RmsNorm's float steps).
+        SAGEPTQ_HD float inverse_rms(float sumOfSquares, int n, float eps) { return 1.0f / square_root(sumOfSquares / (float)n + eps); }
+
         /// Value k of an LSB-first stream of `bits`-bit values (bits ≤ 8 spans at most two bytes); `bytes` bounds the read.
         SAGEPTQ_HD int read_bits(const uint8_t* stream, int64_t bytes, int64_t k, int bits) {
             int64_t bit = k * bits, at = bit >> 3;
@@ -355,6 +358,14 @@ partial class SageLm7mModel
             return m;
         }
 
+        /// inverse_rms of one row of n on the calling CTA; every thread gets it. The same partial sums in the same
+        /// order wherever it runs, so a norm fused into another kernel gives rms_norm_quantize's bits.
+        __device__ __forceinline__ float cta_inverse_rms(const float* x, int n, float eps, float* shared) {
+            float squares = 0;
+            for (int i = threadIdx.x; i < n; i += SAGEPTQ_THREADS) squares += x[i] * x[i];
+            return inverse_rms(block_sum(squares, shared), n, eps);
+        }
+
         /// The int8 activation of `n` values of `v` in blocks of `block`, one warp per block (the CPU quantizer's
         /// rule; the maximum is exact in any order and the code sum is an integer, so the bytes match).
         __device__ __forceinline__ void quantize_rows_warp(const float* v, int n, int block, int8_t* codes, float* scales, int32_t* sums) {
@@ -377,6 +388,25 @@ partial class SageLm7mModel
             const uint4* from = (const uint4*)source;
             uint4* to = (uint4*)destination;
             for (int i = threadIdx.x; i < bytes / 16; i += SAGEPTQ_THREADS) to[i] = from[i];
+        }
+
+        /// Rows cta·8 + warp, then every ctas·8 rows further, of linear L for token blockIdx.y, one warp per row,
+        /// written to output (+ residual). A linear's own gemv hands it the whole grid; a fused launch of several
+        /// linears gives each a range of CTAs. L is a layout's Linear type: Staged is what a CTA keeps of the token's
+        /// activation in shared memory, stage() fills it, row() returns one row's warp sum to every lane.
+        template <class L>
+        __device__ __forceinline__ void gemv_ctas(const LinearArgs& args, int cta, int ctas) {
+            __shared__ typename L::Staged staged;
+            int token = blockIdx.y;
+            L::stage(args, token, staged);
+            __syncthreads();
+            for (int row = cta * SAGEPTQ_WARPS + threadIdx.x / 32; row < L::Rows; row += ctas * SAGEPTQ_WARPS) {
+                float y = L::row(args, staged, token, row);
+                if (threadIdx.x % 32 == 0) {
+                    int64_t at = (int64_t)token * L::Rows + row;
+                    args.output[at] = args.residual ? y + args.residual[at] : y;
+                }
+            }
         }
         #endif
 
@@ -449,10 +479,10 @@ partial class SageLm7mModel
             typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
             static constexpr int Block = COLS & -COLS;
 
-            /// x'_j = D_j·x_j (RandomizedHadamard.Forward's first step), or x_j unrotated.
-            static SAGEPTQ_HD void sign(const float* x, float* rotated, uint64_t seed, int j) {
+            /// D_j·x_j (RandomizedHadamard.Forward's first step), or x_j unrotated.
+            static SAGEPTQ_HD float sign(float x, uint64_t seed, int j) {
                 bool negative = (FLAGS & Rotated) && ((sign_word(seed, j / 64) >> (j % 64)) & 1);
-                rotated[j] = negative ? x[j] * -1.0f : x[j];
+                return negative ? x * -1.0f : x;
             }
 
             /// The last step of the rotation: one multiply by (float)(1/√b).
@@ -488,7 +518,7 @@ partial class SageLm7mModel
                                 int8_t* codes, float* scales, int32_t* sums, float* totals) {
             typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
             typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
-            for (int j = 0; j < COLS; j++) Step::sign(x, rotated, seed, j);
+            for (int j = 0; j < COLS; j++) rotated[j] = Step::sign(x[j], seed, j);
             if (FLAGS & Rotated) {
                 for (int h = 1; h < Step::Block; h <<= 1)
                     for (int p = 0; p < COLS / 2; p++) butterfly(rotated, COLS, h, p);
@@ -531,38 +561,64 @@ partial class SageLm7mModel
 
         static_assert(sizeof(PrepareArgs) == 144, "PrepareArgs layout");
 
+        #ifndef SAGEPTQ_PREPARE_ON_CHIP_FLOATS
+        #define SAGEPTQ_PREPARE_ON_CHIP_FLOATS 11264   // 44 KB: every LLaMA-2-7B input (≤ 11008 columns) fits under the 48 KB static limit
+        #endif
+
+        #if SAGEPTQ_GPU
+        /// The CTA's shared buffer where sage::prepare_token builds x'. One variable for every instantiation (a plain
+        /// function, not a template), so a launch that prepares q, k and v side by side reserves it once.
+        __device__ __forceinline__ float* prepare_buffer() {
+            __shared__ float buffer[SAGEPTQ_PREPARE_ON_CHIP_FLOATS];
+            return buffer;
+        }
+        #endif
+
+        /// Token `token` of sage::prepare on the calling CTA. With norm_weight, x is first RMS-normalized (x·inverse·w,
+        /// the norm kernel's float steps, so the same bits), which lets a layer's input norm and the activations of
+        /// the sage linears reading it share one launch. One CTA works through a dozen dependent steps here, so the
+        /// vector stays in shared memory when it fits (the Hadamard stages, the fold and the quantization read and
+        /// write on-chip; x' goes to `rotated` once, for the gemv); larger inputs work in `rotated` and `work`.
         template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
-        __device__ __forceinline__ void prepare_activation(const PrepareArgs args) {
+        __device__ __forceinline__ void prepare_token(const PrepareArgs& args, const float* norm_weight, float eps, int token) {
         #if SAGEPTQ_GPU
             typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
             typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
+            constexpr bool OnChip = COLS <= SAGEPTQ_PREPARE_ON_CHIP_FLOATS;
             __shared__ float shared[SAGEPTQ_WARPS];
-            int token = blockIdx.x;
             const float* x = args.x + (int64_t)token * COLS;
             float* rotated = args.rotated + (int64_t)token * COLS;
-            float* work = args.work + (int64_t)token * COLS;
-            for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::sign(x, rotated, args.seed, j);
+            float* v = OnChip ? prepare_buffer() : rotated;                          // x', built in place
+            float* folded = OnChip ? v : args.work + (int64_t)token * COLS;         // c_g(j)·x'_j, then salient columns cleared
+            float inverse = norm_weight ? cta_inverse_rms(x, COLS, eps, shared) : 1.0f;
+            for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS)
+                v[j] = Step::sign(norm_weight ? x[j] * inverse * norm_weight[j] : x[j], args.seed, j);
             __syncthreads();
             if (FLAGS & Rotated) {
                 for (int h = 1; h < Step::Block; h <<= 1) {
-                    for (int p = threadIdx.x; p < COLS / 2; p += SAGEPTQ_THREADS) butterfly(rotated, COLS, h, p);
+                    for (int p = threadIdx.x; p < COLS / 2; p += SAGEPTQ_THREADS) butterfly(v, COLS, h, p);
                     __syncthreads();
                 }
-                for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::normalize(rotated, j);
+                for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::normalize(v, j);
                 __syncthreads();
             }
             float sum = 0, salientSum = 0;
-            for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) { sum += rotated[j]; Step::fold(args.sections, rotated, work, j); }
+            // Each thread copies, sums and folds its own elements, so folding in place is safe.
+            for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) {
+                if (OnChip) rotated[j] = v[j];
+                sum += v[j];
+                Step::fold(args.sections, v, folded, j);
+            }
             sum = block_sum(sum, shared);
             __syncthreads();
-            if (SALIENT_COUNT > 0 && !S::PerWeightSalient)
-                for (int r = threadIdx.x; r < SALIENT_COUNT; r += SAGEPTQ_THREADS) salientSum += Step::clear_salient(args.sections, rotated, work, r);
+            if (SALIENT_COUNT > 0 && !S::PerWeightSalient)   // reads x' from `rotated`, which the barriers above made visible
+                for (int r = threadIdx.x; r < SALIENT_COUNT; r += SAGEPTQ_THREADS) salientSum += Step::clear_salient(args.sections, rotated, folded, r);
             salientSum = block_sum(salientSum, shared);
             __syncthreads();
             int8_t* codes = args.codes + (int64_t)token * COLS;
             float* scales = args.scales + (int64_t)token * S::Blocks;
             int32_t* sums = args.sums + (int64_t)token * S::Blocks;
-            quantize_rows_warp(work, COLS, 256, codes, scales, sums);
+            quantize_rows_warp(folded, COLS, 256, codes, scales, sums);
             __syncthreads();
             if (threadIdx.x == 0) {
                 float total = 0;   // in block order, as the CPU adds it
@@ -573,6 +629,14 @@ partial class SageLm7mModel
                 totals[2] = S::PerWeightSalient ? sum : sum - salientSum;
                 totals[3] = 0;
             }
+        #endif
+        }
+
+        /// The prepare kernel of one sage linear: token blockIdx.x.
+        template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+        __device__ __forceinline__ void prepare_activation(const PrepareArgs args) {
+        #if SAGEPTQ_GPU
+            prepare_token<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args, 0, 0.0f, blockIdx.x);
         #endif
         }
 
@@ -723,32 +787,38 @@ partial class SageLm7mModel
             return part;
         }
 
-        /// The kernel: one warp per output row (rows strided over the grid), grid.y = token. The token's codes
-        /// and block scales are staged once per CTA in shared memory (≤ 12 KB for 11008 columns) and every warp
-        /// reads them there; sign bytes come from global memory once, 16 bytes per lane per pass (4 on odd shapes).
+        /// The sage gemv as a type (see gemv_ctas): the token's codes and block scales (≤ 12 KB for 11008 columns)
+        /// and its totals are staged once per CTA in shared memory and every warp reads them there; sign bytes come
+        /// from global memory once, 16 bytes per lane per pass (4 on odd shapes).
+        template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+        struct Linear {
+            typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
+            static constexpr int Rows = ROWS;
+            static constexpr int CodeBytes = (S::Blocks * 256 + 15) / 16 * 16;
+            struct Staged {
+                __align__(16) int8_t codes[CodeBytes];
+                float scales[S::Blocks];
+                float totals[4];
+            };
+        #if SAGEPTQ_GPU
+            static __device__ __forceinline__ void stage(const LinearArgs& args, int token, Staged& s) {
+                const int8_t* tokenCodes = args.codes + (int64_t)token * COLS;
+                for (int i = threadIdx.x; i < CodeBytes; i += SAGEPTQ_THREADS) s.codes[i] = i < COLS ? tokenCodes[i] : 0;
+                for (int i = threadIdx.x; i < S::Blocks; i += SAGEPTQ_THREADS) s.scales[i] = args.scales[(int64_t)token * S::Blocks + i];
+                if (threadIdx.x < 4) s.totals[threadIdx.x] = args.totals[4 * token + threadIdx.x];
+            }
+            static __device__ __forceinline__ float row(const LinearArgs& args, const Staged& s, int token, int row) {
+                return warp_sum(row_partial<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(
+                    args, s.codes, s.scales, args.input + (int64_t)token * COLS, s.totals, row, threadIdx.x % 32));
+            }
+        #endif
+        };
+
+        /// The kernel: one warp per output row (rows strided over the grid), grid.y = token.
         template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
         __device__ __forceinline__ void gemv(const LinearArgs args) {
         #if SAGEPTQ_GPU
-            typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
-            constexpr int CodeBytes = (S::Blocks * 256 + 15) / 16 * 16;
-            __shared__ __align__(16) int8_t codes[CodeBytes];
-            __shared__ float scales[S::Blocks];
-            __shared__ float totals[4];
-            int token = blockIdx.y;
-            const int8_t* tokenCodes = args.codes + (int64_t)token * COLS;
-            for (int i = threadIdx.x; i < CodeBytes; i += SAGEPTQ_THREADS) codes[i] = i < COLS ? tokenCodes[i] : 0;
-            for (int i = threadIdx.x; i < S::Blocks; i += SAGEPTQ_THREADS) scales[i] = args.scales[(int64_t)token * S::Blocks + i];
-            if (threadIdx.x < 4) totals[threadIdx.x] = args.totals[4 * token + threadIdx.x];
-            __syncthreads();
-            const float* input = args.input + (int64_t)token * COLS;
-            int lane = threadIdx.x % 32;
-            for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < ROWS; row += gridDim.x * SAGEPTQ_WARPS) {
-                float y = warp_sum(row_partial<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args, codes, scales, input, totals, row, lane));
-                if (lane == 0) {
-                    int64_t at = (int64_t)token * ROWS + row;
-                    args.output[at] = args.residual ? y + args.residual[at] : y;
-                }
-            }
+            gemv_ctas<Linear<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>>(args, blockIdx.x, gridDim.x);
         #endif
         }
 
@@ -836,26 +906,31 @@ partial class SageLm7mModel
             return part;
         }
 
-        /// One warp per row, grid.y = token; the token's codes and scales in shared memory.
+        /// The uniform gemv as a type (see gemv_ctas): the token's codes and block scales in shared memory.
+        template <int ROWS, int COLS, int BITS, int GROUP_SIZE>
+        struct Linear {
+            typedef Shape<ROWS, COLS, BITS, GROUP_SIZE> S;
+            static constexpr int Rows = ROWS;
+            struct Staged {
+                int8_t codes[S::Blocks * 32];
+                float scales[S::Blocks];
+            };
+        #if SAGEPTQ_GPU
+            static __device__ __forceinline__ void stage(const LinearArgs& args, int token, Staged& s) {
+                for (int i = threadIdx.x; i < S::Blocks * 32; i += SAGEPTQ_THREADS) s.codes[i] = i < COLS ? args.codes[(int64_t)token * COLS + i] : 0;
+                for (int i = threadIdx.x; i < S::Blocks; i += SAGEPTQ_THREADS) s.scales[i] = args.scales[(int64_t)token * S::Blocks + i];
+            }
+            static __device__ __forceinline__ float row(const LinearArgs& args, const Staged& s, int token, int row) {
+                return warp_sum(row_partial<ROWS, COLS, BITS, GROUP_SIZE>(args, s.codes, s.scales, args.input + (int64_t)token * COLS, row, threadIdx.x % 32));
+            }
+        #endif
+        };
+
+        /// One warp per row, grid.y = token.
         template <int ROWS, int COLS, int BITS, int GROUP_SIZE>
         __device__ __forceinline__ void gemv(const LinearArgs args) {
         #if SAGEPTQ_GPU
-            typedef Shape<ROWS, COLS, BITS, GROUP_SIZE> S;
-            __shared__ int8_t codes[S::Blocks * 32];
-            __shared__ float scales[S::Blocks];
-            int token = blockIdx.y;
-            for (int i = threadIdx.x; i < S::Blocks * 32; i += SAGEPTQ_THREADS) codes[i] = i < COLS ? args.codes[(int64_t)token * COLS + i] : 0;
-            for (int i = threadIdx.x; i < S::Blocks; i += SAGEPTQ_THREADS) scales[i] = args.scales[(int64_t)token * S::Blocks + i];
-            __syncthreads();
-            const float* input = args.input + (int64_t)token * COLS;
-            int lane = threadIdx.x % 32;
-            for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < ROWS; row += gridDim.x * SAGEPTQ_WARPS) {
-                float y = warp_sum(row_partial<ROWS, COLS, BITS, GROUP_SIZE>(args, codes, scales, input, row, lane));
-                if (lane == 0) {
-                    int64_t at = (int64_t)token * ROWS + row;
-                    args.output[at] = args.residual ? y + args.residual[at] : y;
-                }
-            }
+            gemv_ctas<Linear<ROWS, COLS, BITS, GROUP_SIZE>>(args, blockIdx.x, gridDim.x);
         #endif
         }
 
@@ -892,18 +967,25 @@ partial class SageLm7mModel
             return part;
         }
 
+        /// The f16 gemv as a type (see gemv_ctas): the float input is read from global memory, nothing is staged.
+        template <int ROWS, int COLS>
+        struct Linear {
+            static constexpr int Rows = ROWS;
+            struct Staged {
+                int unused;   // a member, so that every compiler gives the shared variable a size
+            };
+        #if SAGEPTQ_GPU
+            static __device__ __forceinline__ void stage(const LinearArgs&, int, Staged&) {}
+            static __device__ __forceinline__ float row(const LinearArgs& args, const Staged&, int token, int row) {
+                return warp_sum(row_partial<ROWS, COLS>(args, args.input + (int64_t)token * COLS, row, threadIdx.x % 32));
+            }
+        #endif
+        };
+
         template <int ROWS, int COLS>
         __device__ __forceinline__ void gemv(const LinearArgs args) {
         #if SAGEPTQ_GPU
-            int token = blockIdx.y, lane = threadIdx.x % 32;
-            const float* input = args.input + (int64_t)token * COLS;
-            for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < ROWS; row += gridDim.x * SAGEPTQ_WARPS) {
-                float y = warp_sum(row_partial<ROWS, COLS>(args, input, row, lane));
-                if (lane == 0) {
-                    int64_t at = (int64_t)token * ROWS + row;
-                    args.output[at] = args.residual ? y + args.residual[at] : y;
-                }
-            }
+            gemv_ctas<Linear<ROWS, COLS>>(args, blockIdx.x, gridDim.x);
         #endif
         }
 
@@ -912,9 +994,6 @@ partial class SageLm7mModel
         // ---------------------------------------------------------------------------------------------------
         // Model-wide kernels: one CTA per token (norm, swiglu, residual), per head (attention).
         // ---------------------------------------------------------------------------------------------------
-
-        /// 1 / √(mean(x²) + eps) from Σx² (FastOps.RmsNorm's float steps).
-        SAGEPTQ_HD float inverse_rms(float sumOfSquares, int n, float eps) { return 1.0f / square_root(sumOfSquares / (float)n + eps); }
 
         /// One token on one thread (the host oracle of the kernel below).
         template <int HIDDEN>
@@ -937,9 +1016,7 @@ partial class SageLm7mModel
             int token = blockIdx.x;
             const float* x = args.x + (int64_t)token * HIDDEN;
             float* h = args.h + (int64_t)token * HIDDEN;
-            float squares = 0;
-            for (int i = threadIdx.x; i < HIDDEN; i += SAGEPTQ_THREADS) squares += x[i] * x[i];
-            float inverse = inverse_rms(block_sum(squares, shared), HIDDEN, args.eps);
+            float inverse = cta_inverse_rms(x, HIDDEN, args.eps, shared);
             for (int i = threadIdx.x; i < HIDDEN; i += SAGEPTQ_THREADS) h[i] = x[i] * inverse * args.weight[i];
             if (args.codes) {
                 __syncthreads();
@@ -959,6 +1036,26 @@ partial class SageLm7mModel
                 __syncthreads();
                 int blocks = (INTERMEDIATE + args.block - 1) / args.block;
                 quantize_rows_warp(args.out + base, INTERMEDIATE, args.block, args.codes + base, args.scales + (int64_t)token * blocks, args.sums + (int64_t)token * blocks);
+            }
+        #endif
+        }
+
+        /// Gate and up of an MLP in one launch, with the SwiGLU: a warp computes row r of both and writes
+        /// silu(gate_r)·up_r to gate.output (up.output is not written): the float swiglu_quantize would make of the
+        /// two outputs, without them going through memory. G and U are Linear types (gemv_ctas); grid as one gemv.
+        template <class G, class U>
+        __device__ __forceinline__ void gemv_swiglu(const LinearArgs& gate, const LinearArgs& up) {
+            static_assert(G::Rows == U::Rows, "gate and up have the same rows");
+        #if SAGEPTQ_GPU
+            __shared__ typename G::Staged gateStaged;
+            __shared__ typename U::Staged upStaged;
+            int token = blockIdx.y;
+            G::stage(gate, token, gateStaged);
+            U::stage(up, token, upStaged);
+            __syncthreads();
+            for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < G::Rows; row += gridDim.x * SAGEPTQ_WARPS) {
+                float g = G::row(gate, gateStaged, token, row), u = U::row(up, upStaged, token, row);
+                if (threadIdx.x % 32 == 0) gate.output[(int64_t)token * G::Rows + row] = swiglu(g, u);
             }
         #endif
         }

@@ -9,13 +9,13 @@ namespace SagePtq.Runtime.Tests.Cuda;
 /// <summary>
 /// <see cref="CudaModel"/> against the fake driver (FakeDriver/run.sh): kernels do not execute there, so no
 /// result is checked, only the calls: every kernel the sources name is found after the fake NVRTC "compiles"
-/// them, the sections are uploaded, each gemv launch passes a LinearArgs whose section pointers are 16-byte
-/// aligned and lie with their lengths inside live allocations, the first token launches the step directly and
+/// them, the sections are uploaded, each gemv launch passes a LinearArgs per linear it runs (a fused launch
+/// several) whose section pointers are 16-byte aligned and lie with their lengths inside live allocations, the first token launches the step directly and
 /// captures it once, and later tokens are one graph launch each. Skipped unless the loaded libcuda.so.1 is the fake.
 /// </summary>
 public sealed unsafe class CudaModelFakeDriverTests
 {
-    private const int Launches = 0, GraphLaunches = 1, Captured = 2, Allocated = 3, CopiedIn = 4, GemvLaunches = 5, BadGemv = 6;
+    private const int Launches = 0, GraphLaunches = 1, Captured = 2, Allocated = 3, CopiedIn = 4, GemvLaunches = 5, BadGemv = 6, GemvLinears = 7;
 
     public sealed class FakeCudaFactAttribute : FactAttribute
     {
@@ -57,8 +57,8 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes, $"{opened[CopiedIn]} bytes copied in, the sections are {plan.Weights.SectionBytes}");
         Assert.Equal(plan.Weights.SectionBytes, model.WeightBytesPerToken);
 
-        // Six f16 layers: norm, q, k, v, rope, attention, o, norm, gate, up, swiglu, down; then norm and LM head.
-        const int perToken = 6 * 12 + 2, gemvs = 6 * 7 + 1;
+        // Six f16 layers: norm, q+k+v, rope, attention, o, norm, gate+up with the SwiGLU, down; then norm and LM head.
+        const int perToken = 6 * 8 + 2, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
         Assert.Equal(perToken, model.LaunchesPerToken);
         Assert.Equal(4096, model.Forward(1, 0).Length);
         var first = Statistics();
@@ -66,6 +66,7 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(perToken, first[Captured]);
         Assert.Equal(0, first[GraphLaunches]);
         Assert.Equal(2 * gemvs, first[GemvLaunches]);
+        Assert.Equal(2 * linears, first[GemvLinears]);
         Assert.Equal(0, first[BadGemv]);
 
         model.Forward(5, 1);

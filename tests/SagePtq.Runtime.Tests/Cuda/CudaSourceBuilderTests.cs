@@ -141,14 +141,28 @@ public sealed class CudaSourceBuilderTests
         return manifest with { Linears = [.. decoder, head] };
     }
 
+    /// <summary>The fixture with layer 1's fused groups mixing layouts: q sage, k uniform, v f16; gate uniform, up sage.</summary>
+    internal static PackManifest MixedVariant(PackManifest manifest)
+    {
+        var uniform = UniformVariant(manifest);
+        var f16 = Fp16Substitute.Manifest(manifest);
+        LinearRecord From(PackManifest source, string role) => source.FindLinear(CudaSourceBuilder.LinearName(1, role))!;
+        var replaced = new[] { From(uniform, "self_attn.k_proj"), From(f16, "self_attn.v_proj"), From(uniform, "mlp.gate_proj") }.ToDictionary(l => l.Name);
+        return manifest with { Linears = manifest.Linears.Select(l => replaced.GetValueOrDefault(l.Name, l)).ToList() };
+    }
+
     [ClangTheory]
     [InlineData("sage")]
     [InlineData("uniform")]
     [InlineData("f16")]
+    [InlineData("mixed")]
     public void Decode_loop_and_layer_kernels_compile_against_the_header_with_clang(string variant)
     {
         var (fixture, sha) = Fixture();
-        var manifest = variant switch { "uniform" => UniformVariant(fixture), "f16" => Fp16Substitute.Manifest(fixture), _ => fixture };
+        var manifest = variant switch
+        {
+            "uniform" => UniformVariant(fixture), "f16" => Fp16Substitute.Manifest(fixture), "mixed" => MixedVariant(fixture), _ => fixture,
+        };
         var builder = new CudaSourceBuilder(manifest, "m", sha);
         using var dir = TestAssets.NewTempDir();
         File.WriteAllText(dir.File("sageptq.cuh"), CudaSourceBuilder.HeaderText);
@@ -157,7 +171,8 @@ public sealed class CudaSourceBuilderTests
         Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
         File.WriteAllText(dir.File("decode.cu"), backend);
         File.WriteAllText(dir.File("layer01.cu"), builder.LayerSource(1).Source);
-        foreach (var file in new[] { "decode.cu", "layer01.cu" })
+        File.WriteAllText(dir.File("fused01.cu"), builder.FusedLayerSource(1).Source);
+        foreach (var file in new[] { "decode.cu", "layer01.cu", "fused01.cu" })
         {
             var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
             foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",

@@ -8,20 +8,20 @@ namespace SagePtq.Runtime.Cuda.Model;
 
 /// <summary>
 /// The LLaMA forward pass on the GPU, batch-1 decode: the kernel sequence of the CPU path
-/// (<see cref="Compiled.CpuLayerStep"/>) per decoder layer: norm (+ int8 for uniform readers) → Q/K/V gemvs
-/// (sage linears after their own <c>prepare_activation</c>) → RoPE and the FP16 cache → attention → o_proj
-/// into the residual → norm → gate/up → SwiGLU (+ int8) → down into the residual; then the final norm and
-/// the LM head. Every linear's sections are uploaded as the pack stores them; the kernels are compiled with
-/// NVRTC through <see cref="CudaKernelCache"/> from <see cref="CudaSourceBuilder"/>'s sources. The embedding row
-/// is decoded on the host (the pack stays mapped) and copied in with the position; after the first token the
-/// whole step is one <see cref="CudaGraph"/> replay, because every kernel argument is fixed and the position
-/// is read from device memory. Prompts run one token at a time; logits are copied back once per token.
-/// Not thread-safe: one sequence at a time.
+/// (<see cref="Compiled.CpuLayerStep"/>) per decoder layer, with the launches fused where they read the same
+/// input: norm + the activations of the sage linears among q/k/v (one launch) → q, k, v gemvs (one launch) → RoPE
+/// and the FP16 cache → attention → o_proj into the residual → norm + gate/up activations → gate and up with the
+/// SwiGLU (one launch) → down into the residual; then the final norm and the LM head. (A separate norm kernel runs
+/// only for members that are not sage, which read h or its int8 blocks.) Every linear's sections are uploaded as
+/// the pack stores them; the kernels are compiled with NVRTC through <see cref="CudaKernelCache"/> from
+/// <see cref="CudaSourceBuilder"/>'s sources. The embedding row is decoded on the host (the pack stays mapped) and
+/// copied in with the position; after the first token the whole step is one <see cref="CudaGraph"/> replay,
+/// because every kernel argument is fixed and the position is read from device memory. Prompts run one token
+/// at a time; logits are copied back once per token. Not thread-safe: one sequence at a time.
 /// </summary>
 public sealed class CudaModel : ICausalLanguageModel, IDisposable
 {
     private const uint Threads = 256;
-    private const uint RowsPerBlock = 8;
 
     private readonly PackedModel _pack;
     private readonly bool _ownsPack;
@@ -30,7 +30,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     private readonly List<Action<CudaStream>> _launches = [];
     private readonly Dictionary<string, LinearKernels> _linearKernels = new(StringComparer.Ordinal);
     private readonly DeviceWeights _weights;
-    private readonly SageScratch _sage;
+    private readonly SageScratch[] _sage;
     private readonly CudaKernel _quantize;
     private readonly DeviceBuffer _checkInput, _checkOutput;
     private readonly Quantized _checkQuant;
@@ -88,11 +88,14 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var modelRequest = Request("model.cu", sources.ModelSource());
             var backendRequest = Request("decode.cu", sources.BackendSource(plan.LmHead));
             var layerRequests = sources.LayerSources().Select(l => Request($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
-            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests]);
+            var fusedRequests = Enumerable.Range(0, c.NumLayers)
+                .Select(layer => Request($"fused{sources.LayerNumber(layer)}.cu", sources.FusedLayerSource(layer).Source)).ToArray();
+            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests, .. fusedRequests]);
             CudaModule Load(CudaCompileRequest request) => Own(cache.Load(_device, request)); // cache hits now
             var modelModule = Load(modelRequest);
             var backendModule = Load(backendRequest);
             var layerModules = layerRequests.Select(Load).ToArray();
+            var fusedModules = fusedRequests.Select(Load).ToArray();
 
             SectionReader reader = (name, k) => PackSections.Of(pack, name, k);
             if (options.SyntheticFp16Weights)
@@ -116,7 +119,6 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var v = Floats(kvDim);
             var attended = Floats(qDim);
             var gate = Floats(inter);
-            var up = Floats(inter);
             _logits = Floats(c.VocabSize);
             _position = Bytes(4);
             var scores = Floats((long)c.NumHeads * ContextLength);
@@ -124,9 +126,11 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var hQuant = new Quantized(Bytes(hidden), Floats(Blocks(hidden, 32)), Bytes(4 * Blocks(hidden, 32)));
             var attendedQuant = new Quantized(Bytes(qDim), Floats(Blocks(qDim, 32)), Bytes(4 * Blocks(qDim, 32)));
             var interQuant = new Quantized(Bytes(inter), Floats(Blocks(inter, 32)), Bytes(4 * Blocks(inter, 32)));
-            // One sage scratch set for all sage linears: the stream runs each prepare right before its gemv.
+            // Sage activations: one scratch set per linear that a fused prepare launch makes side by side (q, k, v);
+            // the first also serves o_proj and down_proj, whose prepare runs right before their gemv.
             int maxCols = plan.Linears.Max(l => l.Record.Cols);
-            _sage = new SageScratch(Floats(maxCols), Floats(maxCols), new Quantized(Bytes(maxCols), Floats(Blocks(maxCols, 256)), Bytes(4 * Blocks(maxCols, 256))), Floats(4));
+            _sage = Enumerable.Range(0, CudaSourceBuilder.FusedGroups.Max(g => g.Roles.Count)).Select(_ => new SageScratch(Floats(maxCols), Floats(maxCols),
+                new Quantized(Bytes(maxCols), Floats(Blocks(maxCols, 256)), Bytes(4 * Blocks(maxCols, 256))), Floats(4))).ToArray();
 
             var (cos, sin) = RopeTables.Build(c.HeadDim, ContextLength, c.RopeTheta);
             var cosTable = Upload(cos);
@@ -134,7 +138,6 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             long cacheHalves = (long)c.NumKeyValueHeads * ContextLength * c.HeadDim;
 
             var norm = modelModule.GetKernel("rms_norm_quantize");
-            var swiglu = modelModule.GetKernel("swiglu_quantize");
             var rope = backendModule.GetKernel(CudaSourceBuilder.RopeAtKernel);
             var attention = backendModule.GetKernel(CudaSourceBuilder.AttentionAtKernel);
             _quantize = backendModule.GetKernel(CudaSourceBuilder.QuantizeKernel);
@@ -149,30 +152,56 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                 Codes = quantize ? hQuant.Codes.Pointer : 0, Scales = hQuant.Scales.Pointer, Sums = hQuant.Sums.Pointer,
             }));
 
-            void AddLinear(CudaDecodePlan.PlannedLinear linear, CudaKernel gemv, CudaKernel? prepare,
-                DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
-            {
-                var kernels = new LinearKernels(linear, gemv, prepare);
-                _linearKernels[linear.Record.Name] = kernels;
-                _launches.Add(LinearLaunch(kernels, input, inputQuant, output, residual));
-            }
-
             for (int layer = 0; layer < c.NumLayers; layer++)
             {
                 var module = layerModules[layer];
                 var l = plan.Layers[layer];
-                CudaKernel Gemv(int role) => module.GetKernel(sources.KernelName(layer, CudaSourceBuilder.Roles[role]));
-                CudaKernel? Prepare(int role) => l.Linears[role].Record.Layout == "sage"
-                    ? backendModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null;
+                LinearKernels Kernels(int role)
+                {
+                    var kernels = new LinearKernels(l.Linears[role], module.GetKernel(sources.KernelName(layer, CudaSourceBuilder.Roles[role])),
+                        l.Linears[role].Record.Layout == "sage" ? backendModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null);
+                    _linearKernels[l.Linears[role].Record.Name] = kernels;
+                    return kernels;
+                }
+
+                // q, k, v (and gate, up) read the same normalized input: one prepare launch that also normalizes, one gemv launch.
+                void AddGroup(CudaFusedGroup group, DeviceBuffer normWeight, DeviceBuffer[] outputs)
+                {
+                    var members = group.Roles.Select(Kernels).ToArray();
+                    if (members.Any(m => m.Plan.Record.Layout != "sage"))
+                        Norm(normWeight, quantize: members.Any(m => m.Plan.Record.Layout == "uniform"));
+                    var prepare = Own(new KernelArguments());
+                    var gemv = Own(new KernelArguments());
+                    int slot = 0;
+                    for (int i = 0; i < members.Length; i++)
+                    {
+                        var (args, prepareArgs) = Arguments(members[i].Plan, h, hQuant, outputs[i], residual: false, _sage[slot]);
+                        gemv.Add(args);
+                        if (prepareArgs is { } p)
+                        {
+                            prepare.Add(p with { X = _x.Pointer });
+                            slot++;
+                        }
+                    }
+                    if (slot > 0)
+                    {
+                        prepare.Add(normWeight.Pointer).Add(c.RmsNormEps);
+                        var prepareKernel = fusedModules[layer].GetKernel(sources.FusedPrepareKernelName(layer, group));
+                        _launches.Add(s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers));
+                    }
+                    var gemvKernel = fusedModules[layer].GetKernel(sources.FusedKernelName(layer, group));
+                    var grid = group.SwiGlu
+                        ? Dim3.BlocksFor(members[0].Plan.Record.Rows, CudaSourceBuilder.RowsPerCta)
+                        : (uint)members.Sum(m => Dim3.BlocksFor(m.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
+                    _launches.Add(s => gemvKernel.Launch(grid, Threads, 0, s, gemv.Pointers));
+                }
+
                 var attentionNorm = Upload(pack.ReadFloats(LlamaTensors.Layer(layer, "input_layernorm")));
                 var mlpNorm = Upload(pack.ReadFloats(LlamaTensors.Layer(layer, "post_attention_layernorm")));
                 var keyCache = Bytes(2 * cacheHalves);
                 var valueCache = Bytes(2 * cacheHalves);
 
-                Norm(attentionNorm, l.Linears[..3].Any(x => x.Record.Layout == "uniform"));
-                AddLinear(l.Linears[0], Gemv(0), Prepare(0), h, hQuant, q, residual: false);
-                AddLinear(l.Linears[1], Gemv(1), Prepare(1), h, hQuant, k, residual: false);
-                AddLinear(l.Linears[2], Gemv(2), Prepare(2), h, hQuant, v, residual: false);
+                AddGroup(CudaSourceBuilder.FusedGroups[0], attentionNorm, [q, k, v]);
                 var ropeArgs = new RopeArgs
                 {
                     Q = q.Pointer, K = k.Pointer, V = v.Pointer, CosTable = cosTable.Pointer, SinTable = sinTable.Pointer,
@@ -188,25 +217,18 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                 };
                 var attentionLaunch = Own(new KernelArguments().Add(attentionArgs).Add(_position));
                 _launches.Add(s => attention.Launch((uint)c.NumHeads, Threads, 0, s, attentionLaunch.Pointers));
-                if (l.Linears[3].Record.Layout == "uniform")
-                {
-                    _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
-                }
-                AddLinear(l.Linears[3], Gemv(3), Prepare(3), attended, attendedQuant, _x, residual: true);
-                Norm(mlpNorm, l.Linears[4..6].Any(x => x.Record.Layout == "uniform"));
-                AddLinear(l.Linears[4], Gemv(4), Prepare(4), h, hQuant, gate, residual: false);
-                AddLinear(l.Linears[5], Gemv(5), Prepare(5), h, hQuant, up, residual: false);
-                bool downUniform = l.Linears[6].Record.Layout == "uniform";
-                _launches.Add(s => swiglu.Launch(1, Threads, 0, s, new SwigluArgs
-                {
-                    Gate = gate.Pointer, Up = up.Pointer, Out = gate.Pointer, Block = 32, Tokens = 1,
-                    Codes = downUniform ? interQuant.Codes.Pointer : 0, Scales = interQuant.Scales.Pointer, Sums = interQuant.Sums.Pointer,
-                }));
-                AddLinear(l.Linears[6], Gemv(6), Prepare(6), gate, interQuant, _x, residual: true);
+                if (l.Linears[3].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
+                _launches.AddRange(LinearLaunches(Kernels(3), attended, attendedQuant, _x, residual: true));
+                // gate's buffer receives silu(gate)·up (up's output is not written).
+                AddGroup(CudaSourceBuilder.FusedGroups[1], mlpNorm, [gate, gate]);
+                if (l.Linears[6].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(gate, inter, interQuant));
+                _launches.AddRange(LinearLaunches(Kernels(6), gate, interQuant, _x, residual: true));
             }
             var finalNorm = Upload(pack.ReadFloats(LlamaTensors.FinalNorm));
             Norm(finalNorm, plan.LmHead.Layout == "uniform");
-            AddLinear(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null, h, hQuant, _logits, residual: false);
+            var lmHead = new LinearKernels(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null);
+            _linearKernels[plan.LmHead.Name] = lmHead;
+            _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false));
 
             _embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
             _owned.Add(_embedding);
@@ -261,7 +283,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     public string Device { get; }
 
     /// <summary>Kernel launches in one decode step.</summary>
-    public int LaunchesPerToken => _launches.Count + _linearKernels.Values.Count(k => k.Prepare is not null);
+    public int LaunchesPerToken => _launches.Count;
 
     /// <summary>The linears the decode step runs (decoder layers, then the LM head), by pack name.</summary>
     public IReadOnlyCollection<string> LinearNames => _linearKernels.Keys;
@@ -316,7 +338,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             _quantize.Launch(1, Threads, 0, _stream, arguments.Pointers);
             _stream.Synchronize();
         }
-        LinearLaunch(kernels, _checkInput, _checkQuant, _checkOutput, residual: false)(_stream);
+        foreach (var launch in LinearLaunches(kernels, _checkInput, _checkQuant, _checkOutput, residual: false)) launch(_stream);
         _stream.Synchronize();
         var output = new float[record.Rows];
         _checkOutput.CopyTo<float>(output);
@@ -324,46 +346,50 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     }
 
     /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (grid ⌈rows/8⌉, 256 threads).</summary>
-    private Action<CudaStream> LinearLaunch(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
+    private Action<CudaStream>[] LinearLaunches(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
     {
-        var linear = kernels.Plan;
-        var args = new LinearArgs { Output = output.Pointer, Residual = residual ? output.Pointer : 0, Tokens = 1 };
+        var (args, prepare) = Arguments(kernels.Plan, input, inputQuant, output, residual, _sage[0]);
+        var grid = new Dim3(Dim3.BlocksFor(kernels.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
+        var gemv = kernels.Gemv;
+        Action<CudaStream> gemvLaunch = s => gemv.Launch(grid, Threads, 0, s, args);
+        if (prepare is not { } p) return [gemvLaunch];
+        var prepareKernel = kernels.Prepare!;
+        return [s => prepareKernel.Launch(1, Threads, 0, s, p), gemvLaunch];
+    }
+
+    /// <summary>
+    /// A linear's gemv arguments and, for sage, those of its prepare step, which reads <paramref name="input"/> and
+    /// writes into <paramref name="scratch"/>, where the gemv reads its activation. Uniform reads the int8
+    /// <paramref name="inputQuant"/>, f16 the float input.
+    /// </summary>
+    private (LinearArgs Gemv, PrepareArgs? Prepare) Arguments(CudaDecodePlan.PlannedLinear linear, DeviceBuffer input, Quantized inputQuant,
+        DeviceBuffer output, bool residual, SageScratch scratch)
+    {
+        var args = new LinearArgs { Output = output.Pointer, Residual = residual ? output.Pointer : 0, Tokens = 1, Input = input.Pointer };
         _weights.Fill(linear.Record.Name, ref args);
-        Action<CudaStream>? before = null;
         switch (linear.Record.Layout)
         {
             case "sage":
                 var prepare = new PrepareArgs
                 {
-                    X = input.Pointer, Rotated = _sage.Rotated.Pointer, Work = _sage.Work.Pointer, Codes = _sage.Activation.Codes.Pointer,
-                    Scales = _sage.Activation.Scales.Pointer, Sums = _sage.Activation.Sums.Pointer, Totals = _sage.Totals.Pointer, Seed = linear.RotationSeed,
+                    X = input.Pointer, Rotated = scratch.Rotated.Pointer, Work = scratch.Work.Pointer, Codes = scratch.Activation.Codes.Pointer,
+                    Scales = scratch.Activation.Scales.Pointer, Sums = scratch.Activation.Sums.Pointer, Totals = scratch.Totals.Pointer, Seed = linear.RotationSeed,
                 };
                 _weights.Fill(linear.Record.Name, ref prepare);
-                var prepareKernel = kernels.Prepare!;
-                before = s => prepareKernel.Launch(1, Threads, 0, s, prepare);
-                args.Codes = _sage.Activation.Codes.Pointer;
-                args.Scales = _sage.Activation.Scales.Pointer;
-                args.Sums = _sage.Activation.Sums.Pointer;
-                args.Input = _sage.Rotated.Pointer;
-                args.Totals = _sage.Totals.Pointer;
-                break;
+                args.Codes = scratch.Activation.Codes.Pointer;
+                args.Scales = scratch.Activation.Scales.Pointer;
+                args.Sums = scratch.Activation.Sums.Pointer;
+                args.Input = scratch.Rotated.Pointer;
+                args.Totals = scratch.Totals.Pointer;
+                return (args, prepare);
             case "uniform":
                 args.Codes = inputQuant.Codes.Pointer;
                 args.Scales = inputQuant.Scales.Pointer;
                 args.Sums = inputQuant.Sums.Pointer;
-                args.Input = input.Pointer;
-                break;
+                return (args, null);
             default:
-                args.Input = input.Pointer;
-                break;
+                return (args, null);
         }
-        var grid = new Dim3(Dim3.BlocksFor(linear.Record.Rows, RowsPerBlock));
-        var gemv = kernels.Gemv;
-        return s =>
-        {
-            before?.Invoke(s);
-            gemv.Launch(grid, Threads, 0, s, args);
-        };
     }
 
     /// <summary>The block-32 int8 activation of <paramref name="count"/> floats (one CTA).</summary>

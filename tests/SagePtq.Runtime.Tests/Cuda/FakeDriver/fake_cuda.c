@@ -23,7 +23,7 @@ static int initialized, retained;
 static void *current;
 static int primary_context_storage;
 
-typedef struct { char name[64]; } Function;
+typedef struct { char name[64]; int linear_args; } Function;  /* linear_args: LinearArgs parameters in its signature */
 typedef struct { char *source; Function functions[512]; int count; } Module;
 typedef struct { Function *function; unsigned grid, block; CUdeviceptr a, b, c; int n; } Node;
 #define MAX_NODES 4096
@@ -83,9 +83,11 @@ CUresult cuCtxSetCurrent(CUcontext context) { if (context != &primary_context_st
 CUresult cuCtxSynchronize(void) { REQUIRE_CONTEXT(); return OK; }
 
 /* Statistics the CUDA model tests read through fake_statistics: what was launched, captured, allocated and
-   copied, and how many gemv launches (kernels named layerNN_... and lm_head) passed a LinearArgs whose sections or
-   output do not lie inside one live allocation, or whose sections are not 16-byte aligned. */
-enum { STAT_LAUNCHES, STAT_GRAPH_LAUNCHES, STAT_CAPTURED, STAT_ALLOCATED, STAT_COPIED_IN, STAT_GEMV_LAUNCHES, STAT_BAD_GEMV, STAT_COUNT };
+   copied; gemv launches (kernels named layerNN_... but not ..._prepare, and lm_head) and the linears they carry
+   (one per LinearArgs parameter: a fused launch has several), and how many of those linears have sections or
+   an output that do not lie inside one live allocation, or sections that are not 16-byte aligned. */
+enum { STAT_LAUNCHES, STAT_GRAPH_LAUNCHES, STAT_CAPTURED, STAT_ALLOCATED, STAT_COPIED_IN, STAT_GEMV_LAUNCHES, STAT_BAD_GEMV,
+       STAT_GEMV_LINEARS, STAT_COUNT };
 static long long statistics[STAT_COUNT];
 #define MAX_ALLOCATIONS 65536
 static struct { uint64_t start, bytes; } allocations[MAX_ALLOCATIONS];
@@ -159,9 +161,15 @@ CUresult cuModuleGetFunction(Function **function, Module *module, const char *na
     char plain[96], bounded[160];
     snprintf(plain, sizeof plain, "__global__ void %s(", name);
     snprintf(bounded, sizeof bounded, "__global__ void __launch_bounds__(SAGEPTQ_THREADS) %s(", name);
-    if ((!strstr(module->source, plain) && !strstr(module->source, bounded)) || module->count == 512) return NOT_FOUND;
+    const char *parameters = strstr(module->source, plain);
+    if (parameters) parameters += strlen(plain);
+    else if ((parameters = strstr(module->source, bounded))) parameters += strlen(bounded);
+    if (!parameters || module->count == 512) return NOT_FOUND;
     Function *found = &module->functions[module->count++];
     snprintf(found->name, sizeof found->name, "%s", name);
+    const char *end = strchr(parameters, ')');
+    found->linear_args = 0;
+    for (const char *at = strstr(parameters, "LinearArgs "); at && at < end; at = strstr(at + 1, "LinearArgs ")) found->linear_args++;
     *function = found; return OK;
 }
 CUresult cuModuleUnload(Module *module) { if (!module) return INVALID_HANDLE; free(module->source); free(module); return OK; }
@@ -182,14 +190,18 @@ CUresult cuLaunchKernel(Function *function, unsigned gx, unsigned gy, unsigned g
     Node node = { function, gx, bx, 0, 0, 0, 0 };
     statistics[STAT_LAUNCHES]++;
     if ((strncmp(function->name, "layer", 5) == 0 && strstr(function->name, "_prepare") == NULL) || strcmp(function->name, "lm_head") == 0) {
-        /* sageptq::LinearArgs by value: sections[10], section_bytes[10], codes, scales, sums, input, totals, output, residual, tokens */
-        const uint64_t *args = parameters ? (const uint64_t *)parameters[0] : NULL;
-        int bad = !args;
-        for (int k = 0; !bad && k < 10; k++)
-            if (args[k] && (args[k] % 16 != 0 || !inside(args[k], args[10 + k]))) bad = 1;
-        if (!bad && (!args[0] || !inside(args[25], 4))) bad = 1;
+        /* each sageptq::LinearArgs by value: sections[10], section_bytes[10], codes, scales, sums, input, totals, output, residual, tokens */
         statistics[STAT_GEMV_LAUNCHES]++;
-        if (bad) statistics[STAT_BAD_GEMV]++;
+        if (function->linear_args == 0) statistics[STAT_BAD_GEMV]++;
+        for (int p = 0; p < function->linear_args; p++) {
+            const uint64_t *args = parameters ? (const uint64_t *)parameters[p] : NULL;
+            int bad = !args;
+            for (int k = 0; !bad && k < 10; k++)
+                if (args[k] && (args[k] % 16 != 0 || !inside(args[k], args[10 + k]))) bad = 1;
+            if (!bad && (!args[0] || !inside(args[25], 4))) bad = 1;
+            statistics[STAT_GEMV_LINEARS]++;
+            if (bad) statistics[STAT_BAD_GEMV]++;
+        }
     }
     if (strcmp(function->name, "selftest_combine") == 0) {
         if (!parameters) return INVALID_VALUE;
