@@ -56,6 +56,9 @@ public sealed class EmulatorHarness : IDisposable
                 emulator::launch(4, 1, SAGEPTQ_THREADS, [&] { attention<4, 2, 16>(*device); });
                 for (int h = 0; h < 4; h++) attention_head<4, 2, 16>(*host, h);
             }
+            extern "C" void emu_rope_attention(RopeArgs* rope, AttentionArgs* attention) {
+                emulator::launch(4, 1, SAGEPTQ_THREADS, [&] { rope_attention<4, 2, 16>(*rope, *attention); });
+            }
             // f16 rows on one CTA (so warps stride over the rows), and the host sums of the lane shares.
             #define F16_CASE(COLS) \
             extern "C" void emu_f16_##COLS(const void* const* sections, const long long* bytes, const float* x, float* host, float* device) { \
@@ -274,20 +277,22 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
     [ClangFact]
     public void RopeAndAttentionKernelsMatchTheHostMath()
     {
-        const int heads = 4, kvHeads = 2, d = 16, maxPositions = 5;
+        const int heads = 4, kvHeads = 2, d = 16, maxPositions = 5, cacheHalves = kvHeads * maxPositions * d;
         var cos = SageKernelTests.Inputs(maxPositions * d / 2, seed: 11);
         var sin = SageKernelTests.Inputs(maxPositions * d / 2, seed: 12);
-        var (deviceKeys, deviceValues, hostKeys, hostValues) = (new ushort[kvHeads * maxPositions * d], new ushort[kvHeads * maxPositions * d], new ushort[kvHeads * maxPositions * d], new ushort[kvHeads * maxPositions * d]);
+        var (deviceKeys, deviceValues, hostKeys, hostValues) = (new ushort[cacheHalves], new ushort[cacheHalves], new ushort[cacheHalves], new ushort[cacheHalves]);
+        var (fusedKeys, fusedValues) = (new ushort[cacheHalves], new ushort[cacheHalves]);
         for (int position = 0; position < maxPositions; position++)
         {
             var q = SageKernelTests.Inputs(heads * d, seed: 20 + position);
             var k = SageKernelTests.Inputs(kvHeads * d, seed: 30 + position);
             var v = SageKernelTests.Inputs(kvHeads * d, seed: 40 + position);
-            var (hostQ, hostK) = (q.ToArray(), k.ToArray());
-            var (output, hostOutput) = (new float[heads * d], new float[heads * d]);
-            var (scores, hostScores) = (new float[heads * maxPositions], new float[heads * maxPositions]);
-            fixed (float* qp = q, kp = k, vp = v, hq = hostQ, hk = hostK, cp = cos, sp = sin, op = output, ho = hostOutput, sc = scores, hs = hostScores)
-            fixed (ushort* dk = deviceKeys, dv = deviceValues, hkc = hostKeys, hvc = hostValues)
+            var (hostQ, hostK, fusedQ, fusedK) = (q.ToArray(), k.ToArray(), q.ToArray(), k.ToArray());
+            var (output, hostOutput, fusedOutput) = (new float[heads * d], new float[heads * d], new float[heads * d]);
+            var (scores, hostScores, fusedScores) = (new float[heads * maxPositions], new float[heads * maxPositions], new float[heads * maxPositions]);
+            fixed (float* qp = q, kp = k, vp = v, hq = hostQ, hk = hostK, fq = fusedQ, fk = fusedK, cp = cos, sp = sin)
+            fixed (float* op = output, ho = hostOutput, fo = fusedOutput, sc = scores, hs = hostScores, fs = fusedScores)
+            fixed (ushort* dk = deviceKeys, dv = deviceValues, hkc = hostKeys, hvc = hostValues, fkc = fusedKeys, fvc = fusedValues)
             {
                 var device = new RopeArgs { Q = qp, K = kp, V = vp, Cos = cp, Sin = sp, KeyCache = dk, ValueCache = dv, Position = position, MaxPositions = maxPositions };
                 var host = new RopeArgs { Q = hq, K = hk, V = vp, Cos = cp, Sin = sp, KeyCache = hkc, ValueCache = hvc, Position = position, MaxPositions = maxPositions };
@@ -295,6 +300,9 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
                 var deviceAttention = new AttentionArgs { Q = qp, KeyCache = dk, ValueCache = dv, Scores = sc, Output = op, Position = position, MaxPositions = maxPositions };
                 var hostAttention = new AttentionArgs { Q = hq, KeyCache = hkc, ValueCache = hvc, Scores = hs, Output = ho, Position = position, MaxPositions = maxPositions };
                 ((delegate* unmanaged<AttentionArgs*, AttentionArgs*, void>)harness.Native.Export("emu_attention"))(&deviceAttention, &hostAttention);
+                var fused = new RopeArgs { Q = fq, K = fk, V = vp, Cos = cp, Sin = sp, KeyCache = fkc, ValueCache = fvc, Position = position, MaxPositions = maxPositions };
+                var fusedAttention = new AttentionArgs { Q = fq, KeyCache = fkc, ValueCache = fvc, Scores = fs, Output = fo, Position = position, MaxPositions = maxPositions };
+                ((delegate* unmanaged<RopeArgs*, AttentionArgs*, void>)harness.Native.Export("emu_rope_attention"))(&fused, &fusedAttention);
             }
             Assert.Equal(hostQ, q);
             Assert.Equal(hostK, k);
@@ -302,6 +310,10 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
             Assert.Equal(hostValues, deviceValues);
             for (int i = 0; i < output.Length; i++)
                 Assert.True(Math.Abs(output[i] - hostOutput[i]) <= 1e-5 * (1 + Math.Abs(hostOutput[i])), $"attention {i} at {position}: {output[i]} vs {hostOutput[i]}");
+            // RoPE and attention in one launch: the two kernels' cache and output bit for bit (its q and k stay unrotated).
+            Assert.Equal(deviceKeys, fusedKeys);
+            Assert.Equal(deviceValues, fusedValues);
+            Assert.Equal(output, fusedOutput);
         }
     }
 

@@ -1108,14 +1108,19 @@ partial class SageLm7mModel
         #endif
         }
 
-        /// q·k_p / √d for one head and cache position p (keys FP16, converted as read).
-        template <int HEADS, int KV_HEADS, int HEAD_DIM>
-        SAGEPTQ_HD float attention_score(const AttentionArgs& args, int head, int p) {
-            const float* q = args.q + head * HEAD_DIM;
-            const uint16_t* k = args.key_cache + ((int64_t)(head / (HEADS / KV_HEADS)) * args.max_positions + p) * HEAD_DIM;
+        /// q·k / √d for one head's query and one FP16 key (converted as read).
+        template <int HEAD_DIM>
+        SAGEPTQ_HD float scaled_dot(const float* q, const uint16_t* k) {
             float dot = 0;
             for (int i = 0; i < HEAD_DIM; i++) dot += q[i] * half_to_float(k[i]);
             return dot * (1.0f / square_root((float)HEAD_DIM));
+        }
+
+        /// q·k_p / √d for one head and cache position p.
+        template <int HEADS, int KV_HEADS, int HEAD_DIM>
+        SAGEPTQ_HD float attention_score(const AttentionArgs& args, int head, int p) {
+            const uint16_t* k = args.key_cache + ((int64_t)(head / (HEADS / KV_HEADS)) * args.max_positions + p) * HEAD_DIM;
+            return scaled_dot<HEAD_DIM>(args.q + head * HEAD_DIM, k);
         }
 
         /// One head on one thread (the host oracle of the kernel below): scores, softmax, Σ p·v.
@@ -1137,17 +1142,18 @@ partial class SageLm7mModel
             }
         }
 
-        /// One CTA per head: threads split the positions for the scores and the softmax sums, then the head
-        /// dimensions for Σ p·v (a simple decode kernel; split-K over positions is left for long contexts).
-        template <int HEADS, int KV_HEADS, int HEAD_DIM>
-        __device__ __forceinline__ void attention(const AttentionArgs args) {
         #if SAGEPTQ_GPU
-            __shared__ float shared[SAGEPTQ_WARPS];
-            int head = blockIdx.x, visible = args.position + 1;
-            float* scores = args.scores + (int64_t)head * args.max_positions;
+        /// One head's attention on the calling CTA: threads split the positions for the scores and the softmax sums,
+        /// then the head dimensions for Σ p·v (a simple decode kernel; split-K over positions is left for long
+        /// contexts). keys/values are the head's cache rows [max_positions][HEAD_DIM]; position `position` is read
+        /// from key_now/value_now, which are the cache's own rows unless the caller has them at hand.
+        template <int HEAD_DIM>
+        __device__ __forceinline__ void attend(const float* q, const uint16_t* keys, const uint16_t* values, const uint16_t* key_now,
+                                               const uint16_t* value_now, int position, float* scores, float* output, float* shared) {
+            int visible = position + 1;
             float max = -3.402823466e38f;
             for (int p = threadIdx.x; p < visible; p += SAGEPTQ_THREADS) {
-                scores[p] = attention_score<HEADS, KV_HEADS, HEAD_DIM>(args, head, p);
+                scores[p] = scaled_dot<HEAD_DIM>(q, p == position ? key_now : keys + (int64_t)p * HEAD_DIM);
                 max = scores[p] > max ? scores[p] : max;
             }
             max = block_max(max, shared);
@@ -1155,12 +1161,66 @@ partial class SageLm7mModel
             for (int p = threadIdx.x; p < visible; p += SAGEPTQ_THREADS) { scores[p] = exponential(scores[p] - max); sum += scores[p]; }
             sum = block_sum(sum, shared);
             __syncthreads();
-            const uint16_t* v = args.value_cache + (int64_t)(head / (HEADS / KV_HEADS)) * args.max_positions * HEAD_DIM;
             for (int i = threadIdx.x; i < HEAD_DIM; i += SAGEPTQ_THREADS) {
                 float out = 0;
-                for (int p = 0; p < visible; p++) out += scores[p] * half_to_float(v[(int64_t)p * HEAD_DIM + i]);
-                args.output[head * HEAD_DIM + i] = out / sum;
+                for (int p = 0; p < position; p++) out += scores[p] * half_to_float(values[(int64_t)p * HEAD_DIM + i]);
+                out += scores[position] * half_to_float(value_now[i]);
+                output[i] = out / sum;
             }
+        }
+        #endif
+
+        /// One CTA per head (grid HEADS).
+        template <int HEADS, int KV_HEADS, int HEAD_DIM>
+        __device__ __forceinline__ void attention(const AttentionArgs args) {
+        #if SAGEPTQ_GPU
+            __shared__ float shared[SAGEPTQ_WARPS];
+            int head = blockIdx.x;
+            int64_t rows = (int64_t)(head / (HEADS / KV_HEADS)) * args.max_positions * HEAD_DIM;
+            const uint16_t* keys = args.key_cache + rows;
+            const uint16_t* values = args.value_cache + rows;
+            attend<HEAD_DIM>(args.q + head * HEAD_DIM, keys, values, keys + (int64_t)args.position * HEAD_DIM, values + (int64_t)args.position * HEAD_DIM,
+                             args.position, args.scores + (int64_t)head * args.max_positions, args.output + head * HEAD_DIM, shared);
+        #endif
+        }
+
+        /// rope_and_cache and attention in one launch, one CTA per query head (grid HEADS; rope and args describe the same
+        /// layer and position). The CTA rotates its query head, and its key/value head's new key, with rope_pair's float
+        /// steps, and converts key and value to the cache's halves; every CTA of a key/value group makes the same halves
+        /// and the group's first writes them to the cache. Attention then takes this position from those halves, so no
+        /// CTA waits for another's write: the bits of the two kernels run one after the other. rope.q and rope.k are left
+        /// unrotated.
+        template <int HEADS, int KV_HEADS, int HEAD_DIM>
+        __device__ __forceinline__ void rope_attention(const RopeArgs rope, const AttentionArgs args) {
+        #if SAGEPTQ_GPU
+            constexpr int Half = HEAD_DIM / 2, Group = HEADS / KV_HEADS;
+            __shared__ float shared[SAGEPTQ_WARPS];
+            __shared__ float q[HEAD_DIM], k[HEAD_DIM];
+            __shared__ uint16_t key[HEAD_DIM], value[HEAD_DIM];
+            int head = blockIdx.x, kv = head / Group;
+            const float* cos = rope.cos_table + (int64_t)rope.position * Half;
+            const float* sin = rope.sin_table + (int64_t)rope.position * Half;
+            for (int i = threadIdx.x; i < HEAD_DIM; i += SAGEPTQ_THREADS) {
+                q[i] = rope.q[head * HEAD_DIM + i];
+                k[i] = rope.k[kv * HEAD_DIM + i];
+                value[i] = float_to_half(rope.v[kv * HEAD_DIM + i]);
+            }
+            __syncthreads();
+            for (int i = threadIdx.x; i < Half; i += SAGEPTQ_THREADS) {
+                rope_pair<HEAD_DIM>(q, cos, sin, i);
+                rope_pair<HEAD_DIM>(k, cos, sin, i);
+                key[i] = float_to_half(k[i]);
+                key[i + Half] = float_to_half(k[i + Half]);
+            }
+            __syncthreads();
+            int64_t rows = (int64_t)kv * rope.max_positions * HEAD_DIM;
+            if (head % Group == 0)
+                for (int i = threadIdx.x; i < HEAD_DIM; i += SAGEPTQ_THREADS) {
+                    rope.key_cache[rows + (int64_t)rope.position * HEAD_DIM + i] = key[i];
+                    rope.value_cache[rows + (int64_t)rope.position * HEAD_DIM + i] = value[i];
+                }
+            attend<HEAD_DIM>(q, args.key_cache + rows, args.value_cache + rows, key, value, args.position,
+                             args.scores + (int64_t)head * args.max_positions, args.output + head * HEAD_DIM, shared);
         #endif
         }
 

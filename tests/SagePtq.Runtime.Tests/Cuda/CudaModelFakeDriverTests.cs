@@ -57,8 +57,8 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes, $"{opened[CopiedIn]} bytes copied in, the sections are {plan.Weights.SectionBytes}");
         Assert.Equal(plan.Weights.SectionBytes, model.WeightBytesPerToken);
 
-        // Six f16 layers: norm, q+k+v, rope, attention, o, norm, gate+up with the SwiGLU, down; then norm and LM head.
-        const int perToken = 6 * 8 + 2, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
+        // Six f16 layers: norm, q+k+v, RoPE+attention, o, norm, gate+up with the SwiGLU, down; then norm and LM head.
+        const int perToken = 6 * 7 + 2, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
         Assert.Equal(perToken, model.LaunchesPerToken);
         Assert.Equal(4096, model.Forward(1, 0).Length);
         var first = Statistics();

@@ -9,8 +9,8 @@ namespace SagePtq.Runtime.Cuda.Model;
 /// <summary>
 /// The LLaMA forward pass on the GPU, batch-1 decode: the kernel sequence of the CPU path
 /// (<see cref="Compiled.CpuLayerStep"/>) per decoder layer, with the launches fused where they read the same
-/// input: norm + the activations of the sage linears among q/k/v (one launch) → q, k, v gemvs (one launch) → RoPE
-/// and the FP16 cache → attention → o_proj into the residual → norm + gate/up activations → gate and up with the
+/// input: norm + the activations of the sage linears among q/k/v (one launch) → q, k, v gemvs (one launch) → RoPE,
+/// the FP16 cache and attention (one launch) → o_proj into the residual → norm + gate/up activations → gate and up with the
 /// SwiGLU (one launch) → down into the residual; then the final norm and the LM head. (A separate norm kernel runs
 /// only for members that are not sage, which read h or its int8 blocks.) Every linear's sections are uploaded as
 /// the pack stores them; the kernels are compiled with NVRTC through <see cref="CudaKernelCache"/> from
@@ -138,8 +138,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             long cacheHalves = (long)c.NumKeyValueHeads * ContextLength * c.HeadDim;
 
             var norm = modelModule.GetKernel("rms_norm_quantize");
-            var rope = backendModule.GetKernel(CudaSourceBuilder.RopeAtKernel);
-            var attention = backendModule.GetKernel(CudaSourceBuilder.AttentionAtKernel);
+            var ropeAttention = backendModule.GetKernel(CudaSourceBuilder.RopeAttentionKernel);
             _quantize = backendModule.GetKernel(CudaSourceBuilder.QuantizeKernel);
             int maxRows = plan.Linears.Max(l => l.Record.Rows);
             _checkInput = Floats(maxCols);
@@ -207,16 +206,13 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                     Q = q.Pointer, K = k.Pointer, V = v.Pointer, CosTable = cosTable.Pointer, SinTable = sinTable.Pointer,
                     KeyCache = keyCache.Pointer, ValueCache = valueCache.Pointer, MaxPositions = ContextLength,
                 };
-                var ropeLaunch = Own(new KernelArguments().Add(ropeArgs).Add(_position));
-                uint ropeBlocks = Dim3.BlocksFor((c.NumHeads + c.NumKeyValueHeads) * c.HeadDim / 2 + kvDim, Threads);
-                _launches.Add(s => rope.Launch(ropeBlocks, Threads, 0, s, ropeLaunch.Pointers));
                 var attentionArgs = new AttentionArgs
                 {
                     Q = q.Pointer, KeyCache = keyCache.Pointer, ValueCache = valueCache.Pointer, Scores = scores.Pointer,
                     Output = attended.Pointer, MaxPositions = ContextLength,
                 };
-                var attentionLaunch = Own(new KernelArguments().Add(attentionArgs).Add(_position));
-                _launches.Add(s => attention.Launch((uint)c.NumHeads, Threads, 0, s, attentionLaunch.Pointers));
+                var ropeAttentionLaunch = Own(new KernelArguments().Add(ropeArgs).Add(attentionArgs).Add(_position));
+                _launches.Add(s => ropeAttention.Launch((uint)c.NumHeads, Threads, 0, s, ropeAttentionLaunch.Pointers));
                 if (l.Linears[3].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
                 _launches.AddRange(LinearLaunches(Kernels(3), attended, attendedQuant, _x, residual: true));
                 // gate's buffer receives silu(gate)·up (up's output is not written).

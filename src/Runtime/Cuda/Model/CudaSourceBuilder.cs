@@ -22,9 +22,9 @@ public sealed record CudaFusedGroup(string Name, IReadOnlyList<int> Roles, bool 
 /// LayerCudaEmitter and ModelCudaEmitter): the same template instantiation rule (rows, cols, then the
 /// layout's parameters in ordinal key order) and the same text, which a test holds equal to the
 /// generator's verified snapshots. <see cref="BackendSource"/> adds what only the decode loop needs: a
-/// <c>prepare_activation</c> wrapper per sage linear, RoPE and attention that read the position from device
-/// memory (so one captured graph serves every token), a block-32 int8 quantizer (a uniform o_proj), and the
-/// LM head.
+/// <c>prepare_activation</c> wrapper per sage linear, RoPE and attention in one launch that reads the position
+/// from device memory (so one captured graph serves every token), a block-32 int8 quantizer (a uniform o_proj),
+/// and the LM head; <see cref="FusedLayerSource"/> the launches that run several linears of a layer at once.
 /// </summary>
 public sealed class CudaSourceBuilder
 {
@@ -53,7 +53,7 @@ public sealed class CudaSourceBuilder
     public static IReadOnlyList<CudaFusedGroup> FusedGroups { get; } = [new("qkv", [0, 1, 2], SwiGlu: false), new("gate_up", [4, 5], SwiGlu: true)];
 
     /// <summary>Kernel names of <see cref="BackendSource"/> that do not depend on a linear.</summary>
-    public const string RopeAtKernel = "rope_and_cache_at", AttentionAtKernel = "attention_at", QuantizeKernel = "quantize_block32",
+    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32",
         LmHeadKernel = "lm_head";
 
     private readonly PackManifest _manifest;
@@ -287,8 +287,8 @@ public sealed class CudaSourceBuilder
 
     /// <summary>
     /// The decode loop's own kernels: per sage decoder linear its <c>prepare_activation</c> wrapper (the seven
-    /// layout constants without the rotation seed, which travels in <see cref="PrepareArgs"/>); RoPE and attention
-    /// taking the position from device memory; a block-32 quantizer (for a uniform o_proj and the kernel checks);
+    /// layout constants without the rotation seed, which travels in <see cref="PrepareArgs"/>); RoPE, the cache write
+    /// and attention in one launch, taking the position from device memory; a block-32 quantizer (for a uniform o_proj and the kernel checks);
     /// and the LM head's gemv.
     /// </summary>
     /// <exception cref="NotSupportedException">A linear's layout has no CUDA kernel (the pack runs on the CPU only).</exception>
@@ -301,11 +301,12 @@ public sealed class CudaSourceBuilder
             .Append(_generatedBy).Append(" from manifest ").Append(_manifestSha256).Append('\n');
         s.Append("#include \"").Append(HeaderName).Append("\"\n");
         string heads = $"{I(a.NumHeads)}, {I(a.NumKeyValueHeads)}, {I(a.HeadDim)}";
-        s.Append('\n').Append("// RoPE and attention at the position held in device memory, so one captured graph serves every token\n");
-        s.Append("extern \"C\" __global__ void ").Append(RopeAtKernel).Append("(const sageptq::RopeArgs args, const int* position)\n")
-            .Append("{\n    sageptq::RopeArgs at = args;\n    at.position = *position;\n    sageptq::rope_and_cache<").Append(heads).Append(">(at);\n}\n");
-        s.Append("extern \"C\" __global__ void ").Append(AttentionAtKernel).Append("(const sageptq::AttentionArgs args, const int* position)\n")
-            .Append("{\n    sageptq::AttentionArgs at = args;\n    at.position = *position;\n    sageptq::attention<").Append(heads).Append(">(at);\n}\n");
+        s.Append('\n').Append("// RoPE, the cache write and attention in one launch (one CTA per query head), at the position held in device memory,\n")
+            .Append("// so one captured graph serves every token\n");
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(RopeAttentionKernel)
+            .Append("(const sageptq::RopeArgs rope, const sageptq::AttentionArgs attention, const int* position)\n")
+            .Append("{\n    sageptq::RopeArgs r = rope;\n    sageptq::AttentionArgs a = attention;\n    r.position = a.position = *position;\n")
+            .Append("    sageptq::rope_attention<").Append(heads).Append(">(r, a);\n}\n");
         s.Append('\n').Append("// a float vector of n in int8 blocks of 32 (the uniform layout's activation) where no norm or SwiGLU made it; one CTA\n");
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
             .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
