@@ -8,7 +8,8 @@
 #                    bash tools/device-check.sh run
 #                    -> cuda-check on the three packs (self-test, every linear's kernels against the CPU kernels,
 #                       greedy tokens of the golden prompts, perplexity within 0.5 %), then a synthetic
-#                       llama2-7b sage pack made ON the device (1 GB does not travel) and bench --backend cuda
+#                       llama2-7b sage pack, rotated as calibrated packs are, made ON the device (1 GB does not
+#                       travel) and bench --backend cuda
 #                       on it beside the FP16 stand-in of the same shape. Output and JSON land in $OUT.
 #
 # Each step has a timeout guard so the whole run fits in about 8 minutes; a step that fails or times out is
@@ -69,7 +70,7 @@ run)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
   step cuda-check 200 "${sageptq[@]}" cuda-check --pack .device/packs/sagelm-7m-fp16 --pack .device/packs/sagelm-7m-sage --pack .device/packs/sagelm-7m-rtn4 \
     --text tests/Shared/Fixtures/test-excerpt.txt --max-windows 2 --seq 256
-  step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --out "$scratch/llama2-7b-sage"
+  step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --rotate --out "$scratch/llama2-7b-sage"
   step bench-llama2-7b 130 "${sageptq[@]}" bench --backend cuda --pack "$scratch/llama2-7b-sage" --prompt 16 --tokens 128 --repeat 3 --json
   echo "device-check: exit $status (logs in $out)"
   exit $status

@@ -36,10 +36,14 @@ internal static class SynthCommand
             DefaultValueFactory = _ => "fp16",
         };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random weights: same options and seed, byte-identical pack.", DefaultValueFactory = _ => 0 };
+        var rotate = new Option<bool>("--rotate")
+        {
+            Description = "Mark the sage linears rotated, as quantize writes them with calibration data (the runtime then applies a Hadamard transform before each).",
+        };
         var json = CliOptions.Json();
 
         var command = new Command("synth", "Write a pack of random weights in the sage layout (benchmarks only: not a model).")
-            { shape, output, method, bits, embeddings, seed, json };
+            { shape, output, method, bits, embeddings, seed, rotate, json };
         command.SetAction(parse =>
         {
             var clock = Stopwatch.StartNew();
@@ -58,7 +62,7 @@ internal static class SynthCommand
 
             ulong seedValue = parse.GetValue(seed);
             var manifest = CliProgress.Run(context, $"synth {synthetic.Name}", synthetic.Layers, layerDone =>
-                SyntheticPack.Write(outDir, synthetic, seedValue, parse.GetValue(bits), embeddingStorage, layerDone, context.Cancellation));
+                SyntheticPack.Write(outDir, synthetic, seedValue, parse.GetValue(bits), embeddingStorage, parse.GetValue(rotate), layerDone, context.Cancellation));
 
             var bitReport = ModelBitReport.FromManifest(manifest);
             var first = manifest.Linears.First(l => l.Layer is not null);

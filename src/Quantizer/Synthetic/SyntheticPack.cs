@@ -16,11 +16,13 @@ namespace SagePtq.Quantizer.Synthetic;
 /// Writes a pack of a given shape filled with seeded random weights, for runtime benchmarks at sizes no
 /// checkpoint on hand has (LLaMA-2-7B). Every decoder linear uses the <c>sage</c> layout exactly as the
 /// sage quantizer writes it by default: whole salient columns at 4 bits, column groups (K = 4, one group
-/// id byte per column), scale mode 1 (row scale × group scale), no offsets, no rotation, salient columns
+/// id byte per column), scale mode 1 (row scale × group scale), no offsets, salient columns
 /// as many as the storage-bit budget allows (default <see cref="SageOptions.Bits"/>, at most
 /// <see cref="SageOptions.MaxSalientRatio"/> of the columns). Norms, embedding and LM head are FP16 float tensors, or uniform 8/4-bit like
 /// <c>quantize --embeddings</c>. The manifest's method is <see cref="MethodName"/> so that the pack is
-/// never taken for a quantized model. Same shape, seed and options: byte-identical pack.
+/// never taken for a quantized model. No rotation unless asked for: the quantizer rotates by default only
+/// when it has calibration data (a Hadamard transform of the activation before each linear, which the
+/// runtime then pays for; docs/sage-choices.md). Same shape, seed and options: byte-identical pack.
 /// </summary>
 public static class SyntheticPack
 {
@@ -41,8 +43,9 @@ public static class SyntheticPack
 
     /// <summary>Writes the pack into <paramref name="directory"/>; <paramref name="layerDone"/> is told the number of finished layers.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="bits"/> is not in (1, 16].</exception>
+    /// <param name="rotate">Mark every sage linear rotated (<see cref="SageFlags.Rotated"/>, a seed of its own), as a calibrated quantize writes them.</param>
     public static PackManifest Write(string directory, SyntheticShape shape, ulong seed, double bits, EmbeddingQuantization embeddings,
-        Action<int>? layerDone = null, CancellationToken cancellation = default)
+        bool rotate = false, Action<int>? layerDone = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(embeddings);
@@ -57,6 +60,7 @@ public static class SyntheticPack
             ["bits"] = bits.ToString(CultureInfo.InvariantCulture),
             ["embeddings"] = embeddings.Name,
         };
+        if (rotate) options["rotate"] = "true";
         using var writer = PackWriter.Create(directory, config, SyntheticTokenizer.Create(config.VocabSize), MethodName, options);
         long[] vocabShape = [config.VocabSize, config.HiddenSize];
         AddVocabTensor(writer, LlamaTensors.Embedding, vocabShape, seed, embeddings);
@@ -72,7 +76,7 @@ public static class SyntheticPack
             var shapes = LlamaTensors.LayerLinears.Select(part => LlamaTensors.LayerShape(config, part)).ToArray();
             var linears = new (LinearPayload Payload, LinearStats Stats)[names.Length];
             Parallel.For(0, names.Length, new ParallelOptions { CancellationToken = cancellation },
-                k => linears[k] = SageLinear((int)shapes[k][0], (int)shapes[k][1], LinearSeeds.For(seed, names[k]), bits));
+                k => linears[k] = SageLinear((int)shapes[k][0], (int)shapes[k][1], LinearSeeds.For(seed, names[k]), bits, rotate));
             for (int k = 0; k < names.Length; k++) writer.AddLinear(names[k], linears[k].Payload, linears[k].Stats);
             layerDone?.Invoke(layer + 1);
         }
@@ -95,7 +99,7 @@ public static class SyntheticPack
     /// planes are random bytes (random bits are random in any order) with the bits of salient columns and
     /// row padding cleared, as the encoder leaves them, and stored row-tiled (<see cref="SageFlags.TiledSigns"/>).
     /// </summary>
-    public static (LinearPayload Payload, LinearStats Stats) SageLinear(int rows, int cols, ulong seed, double bits)
+    public static (LinearPayload Payload, LinearStats Stats) SageLinear(int rows, int cols, ulong seed, double bits, bool rotate = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1);
@@ -136,12 +140,18 @@ public static class SyntheticPack
 
         var parameters = new Dictionary<string, int>
         {
-            ["flags"] = (int)SageFlags.TiledSigns,
+            ["flags"] = (int)(SageFlags.TiledSigns | (rotate ? SageFlags.Rotated : 0)),
             ["scale_mode"] = 1,
             ["groups"] = Groups,
             ["salient_count"] = salientCount,
             ["salient_bits"] = SalientBits,
         };
+        if (rotate)
+        {
+            ulong rotationSeed = random.NextUInt64();   // drawn last, so the other sections do not change with the option
+            parameters["rotate_seed_lo"] = unchecked((int)(uint)rotationSeed);
+            parameters["rotate_seed_hi"] = unchecked((int)(uint)(rotationSeed >> 32));
+        }
         var columnBytes = new byte[2 * salientCount];
         for (int k = 0; k < salientCount; k++) BinaryPrimitives.WriteUInt16LittleEndian(columnBytes.AsSpan(2 * k), salient[k]);
         var sections = new List<PayloadSection>

@@ -69,6 +69,14 @@ public sealed class SynthCommandTests
             Assert.Equal((1, SyntheticPack.Groups, SyntheticPack.SalientBits), (encoding.ScaleMode, encoding.GroupCount, encoding.SalientBits));
             Assert.Equal(SyntheticPack.SalientColumns(rows, cols, 1.1), encoding.SalientColumns.Length);
             Assert.Equal((double)encoding.SalientWeights / (rows * cols), stats.SaliencyRatio);
+
+            // --rotate: the same sections, the Rotated flag and a seed, still exactly what the encoder writes.
+            var (rotated, _) = SyntheticPack.SageLinear(rows, cols, seed: 3, bits: 1.1, rotate: true);
+            var rotatedEncoding = SageLayout.Read(rotated);
+            Assert.Equal(SageFlags.TiledSigns | SageFlags.Rotated, rotatedEncoding.Flags);
+            Assert.NotEqual(0UL, rotatedEncoding.RotationSeed);
+            Assert.Equal(rotated.Parameters.OrderBy(p => p.Key), SageLayout.Encode(rotatedEncoding).Parameters.OrderBy(p => p.Key));
+            foreach (var (plain, turned) in payload.Sections.Zip(rotated.Sections)) Assert.Equal(plain.Bytes, turned.Bytes);
         }
     }
 
