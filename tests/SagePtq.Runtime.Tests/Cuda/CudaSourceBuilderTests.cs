@@ -87,6 +87,34 @@ public sealed class CudaSourceBuilderTests
     }
 
     [Fact]
+    public void Every_fused_launch_runs_each_member_with_the_constants_of_its_own_prepare_and_gemv()
+    {
+        var (fixture, sha) = Fixture();
+        var rotated = WithParameters(fixture, CudaSourceBuilder.LinearName(2, "mlp.up_proj"), p =>
+        {
+            p["flags"] |= 8;
+            p["rotate_seed_lo"] = 11;
+            p["rotate_seed_hi"] = -2;
+        });
+        var builder = new CudaSourceBuilder(rotated, "m", sha);
+        var prepare = new Regex(@"_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
+        var perLinear = prepare.Matches(builder.BackendSource(LmHeadOf(rotated))).Select(m => m.Groups[1].Value).ToList();
+        var member = new Regex(@"sageptq::(?:gemv_ctas|sage::prepare_token)<(?:sageptq::sage::Linear<)?([^>]*)>");
+        for (int layer = 0; layer < rotated.Architecture.NumLayers; layer++)
+        {
+            var fused = builder.FusedLayerSource(layer);
+            Assert.Equal([$"layer{layer:00}_qkv_prepare", $"layer{layer:00}_qkv", $"layer{layer:00}_gate_up_prepare", $"layer{layer:00}_gate_up"], fused.Kernels);
+            // q, k, v: their prepares then their gemvs; gate and up: prepares, then both in gemv_swiglu's type list.
+            var constants = member.Matches(fused.Source).Select(m => m.Groups[1].Value).ToList();
+            int Linear(int role) => 7 * layer + role;
+            Assert.Equal(new[] { 0, 1, 2, 0, 1, 2, 4, 5 }.Select(role => perLinear[Linear(role)]), constants);
+            var swiglu = Regex.Match(fused.Source, @"gemv_swiglu<sageptq::sage::Linear<([^>]*)>, sageptq::sage::Linear<([^>]*)>>\(gate_proj, up_proj\)");
+            Assert.Equal((perLinear[Linear(4)], perLinear[Linear(5)]), (swiglu.Groups[1].Value, swiglu.Groups[2].Value));
+        }
+        Assert.DoesNotContain("-2, 11", builder.FusedLayerSource(2).Source, StringComparison.Ordinal);   // the seed travels in PrepareArgs
+    }
+
+    [Fact]
     public void A_rotated_linear_passes_nine_gemv_constants_in_ordinal_key_order_and_seven_to_prepare()
     {
         var (manifest, sha) = Fixture();
