@@ -9,8 +9,8 @@
 #                    -> cuda-check on the three packs (self-test, every linear's kernels against the CPU kernels,
 #                       greedy tokens of the golden prompts, perplexity within 0.5 %), then a synthetic
 #                       llama2-7b sage pack, rotated as calibrated packs are, made ON the device (1 GB does not
-#                       travel) and bench --backend cuda
-#                       on it beside the FP16 stand-in of the same shape. Output and JSON land in $OUT.
+#                       travel), bench --backend cuda on it beside the FP16 stand-in of the same shape, and
+#                       bench --profile (each launch of a step timed, by part). Output and JSON land in $OUT.
 #
 # Each step has a timeout guard so the whole run fits in about 8 minutes; a step that fails or times out is
 # reported and the next one still runs. Exit status: 0 when every step passed, else the first failure's.
@@ -70,8 +70,10 @@ run)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
   step cuda-check 200 "${sageptq[@]}" cuda-check --pack .device/packs/sagelm-7m-fp16 --pack .device/packs/sagelm-7m-sage --pack .device/packs/sagelm-7m-rtn4 \
     --text tests/Shared/Fixtures/test-excerpt.txt --max-windows 2 --seq 256
-  step synth-llama2-7b 120 "${sageptq[@]}" synth --shape llama2-7b --rotate --out "$scratch/llama2-7b-sage"
+  step synth-llama2-7b 60 "${sageptq[@]}" synth --shape llama2-7b --rotate --out "$scratch/llama2-7b-sage"
   step bench-llama2-7b 130 "${sageptq[@]}" bench --backend cuda --pack "$scratch/llama2-7b-sage" --prompt 16 --tokens 128 --repeat 3 --json
+  # where a token's time goes: every launch of one step timed on its own, by part, beside the graph replay
+  step profile-llama2-7b 90 "${sageptq[@]}" bench --backend cuda --profile --pack "$scratch/llama2-7b-sage" --prompt 16 --repeat 5
   echo "device-check: exit $status (logs in $out)"
   exit $status
   ;;

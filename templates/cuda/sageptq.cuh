@@ -325,6 +325,19 @@ __device__ __forceinline__ void quantize_rows_warp(const float* v, int n, int bl
     }
 }
 
+/// Busy-waits for `nanoseconds` of the GPU's global timer (a profiling aid: it keeps the GPU busy while the
+/// host queues the launches to be timed behind it).
+__device__ __forceinline__ void spin(long long nanoseconds) {
+#if SAGEPTQ_PTX
+    unsigned long long start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    while ((long long)(now - start) < nanoseconds);
+#else
+    (void)nanoseconds;
+#endif
+}
+
 /// Copies `bytes` (a multiple of 16, both ends 16-byte aligned) into shared memory with 16-byte loads.
 __device__ __forceinline__ void copy16(void* destination, const void* source, int bytes) {
     const uint4* from = (const uint4*)source;

@@ -32,7 +32,7 @@ internal static class BenchCommand
         var noReference = new Option<bool>("--no-reference") { Description = "Skip the FP32 reference forward pass." };
         var bandwidthMib = new Option<int>("--bandwidth-mib") { Description = "Buffer of the streaming-read measurement, MiB (far above the caches).", DefaultValueFactory = _ => 1024 }.WithRange(64, 1 << 16);
         var fp16Pack = new Option<string?>("--fp16-pack") { Description = "cuda: an FP16 pack of the same shape to decode beside it (default: the pack's own decoder linears as FP16 stand-ins)." };
-        var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, the decoder's products against the streaming read, prepare, LM head, pool loop; with --context, attention over that many cached positions) instead of the usual figures." };
+        var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, the decoder's products against the streaming read, prepare, LM head, pool loop; with --context, attention over that many cached positions) instead of the usual figures. cuda: time every launch of a decode step after the prompt, by part of the step, beside the graph replay of the same step." };
         var json = CliOptions.Json();
 
         var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels (beside the FP32 reference and the machine's streaming-read bandwidth), or on CUDA (beside an FP16 decode of the same shape; exit 3 without a GPU).")
@@ -44,7 +44,9 @@ internal static class BenchCommand
             string dir = parse.GetValue(pack)!;
             int prompt = parse.GetValue(promptTokens), tokens = parse.GetValue(decodeTokens), reps = parse.GetValue(repeat);
             if (parse.GetValue(backend) == "cuda")
-                return CudaBench.Run(context, dir, parse.GetValue(fp16Pack), prompt, tokens, reps, parse.GetValue(json));
+                return parse.GetValue(profile)
+                    ? CudaBench.Profile(context, dir, prompt, reps, parse.GetValue(json))
+                    : CudaBench.Run(context, dir, parse.GetValue(fp16Pack), prompt, tokens, reps, parse.GetValue(json));
             int? fill = parse.GetValue(contextLength);
             long bandwidthBytes = (long)parse.GetValue(bandwidthMib) << 20;
 
@@ -179,7 +181,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
@@ -204,13 +206,7 @@ internal static class CudaBench
 {
     public static int Run(CliContext context, string dir, string? fp16Dir, int prompt, int tokens, int reps, bool json)
     {
-        var probe = SagePtq.Runtime.Cuda.CudaAvailability.Probe;
-        if (!probe.IsAvailable)
-        {
-            context.Error.WriteLine($"CUDA backend unavailable: {probe.Reason}");
-            context.Error.WriteLine("bench --backend cuda needs a machine with an NVIDIA GPU, its driver and NVRTC; nothing was measured.");
-            return CudaCheckCommand.NoCudaDevice;
-        }
+        if (!Available(context)) return CudaCheckCommand.NoCudaDevice;
         using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
         using var fp16Packed = fp16Dir is null ? null : PackedModel.Open(fp16Dir, new PackReadOptions { VerifyPayloadChecksum = false });
         int context0 = prompt + tokens;
@@ -243,7 +239,7 @@ internal static class CudaBench
             fp16.Prefill(ids);
             fp16Rates.Add(DecodeTimer.Decode(fp16, prompt, tokens, ids[^1]));
         }
-        double decode = Median(rates), fp16Decode = Median(fp16Rates);
+        double decode = BenchCommand.Median(rates), fp16Decode = BenchCommand.Median(fp16Rates);
         var result = new
         {
             pack = Path.GetFullPath(dir),
@@ -276,9 +272,51 @@ internal static class CudaBench
         return SagePtqCli.Success;
     }
 
-    private static double Median(List<double> values)
+    /// <summary>
+    /// <c>bench --backend cuda --profile</c>: after a prompt of <paramref name="prompt"/> tokens, every launch of the
+    /// next decode step timed on its own (<see cref="SagePtq.Runtime.Cuda.Model.CudaModel.ProfileStep"/>), summed by
+    /// part of the step, beside the graph replay of the same step.
+    /// </summary>
+    public static int Profile(CliContext context, string dir, int prompt, int reps, bool json)
     {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        if (!Available(context)) return CudaCheckCommand.NoCudaDevice;
+        using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
+        if (prompt + 1 > packed.Manifest.Architecture.MaxPositionEmbeddings)
+            throw new UsageException($"--prompt {prompt} leaves no position to profile in the model's {packed.Manifest.Architecture.MaxPositionEmbeddings}.");
+        using var model = new SagePtq.Runtime.Cuda.Model.CudaModel(packed, new() { ContextLength = prompt + 1, Log = context.Error });
+        model.Prefill(DecodeTimer.Prompt(prompt, model.Config.VocabSize, model.Config.BosTokenId));   // also captures the graph
+        var profile = model.ProfileStep(prompt, reps);
+        if (json)
+        {
+            CliOptions.WriteJson(context.Output, new
+            {
+                pack = Path.GetFullPath(dir),
+                backend = "cuda",
+                device = model.Device,
+                position = profile.Position,
+                repetitions = reps,
+                parts = profile.Parts.Select(p => new { name = p.Name, launches = p.Launches, microseconds = p.Microseconds }),
+                launchesMicroseconds = profile.LaunchesMicroseconds,
+                graphMicroseconds = profile.GraphMicroseconds,
+            });
+            return SagePtqCli.Success;
+        }
+        var o = context.Output;
+        o.WriteLine($"{packed.Manifest.Method} pack on {model.Device}: one decode step at position {profile.Position}, each launch timed on its own (median of {reps})");
+        o.WriteLine($"  {"part",-28} {"launches",8} {"µs",10} {"share",7}");
+        foreach (var p in profile.Parts)
+            o.WriteLine($"  {p.Name,-28} {p.Launches,8} {p.Microseconds,10:F1} {p.Microseconds / profile.LaunchesMicroseconds,7:P1}");
+        o.WriteLine($"  {"every launch",-28} {profile.Parts.Sum(p => p.Launches),8} {profile.LaunchesMicroseconds,10:F1}");
+        o.WriteLine($"  the step as one graph replay: {profile.GraphMicroseconds:F1} µs ({1e6 / profile.GraphMicroseconds:F0} tok/s without the host's copies)");
+        return SagePtqCli.Success;
+    }
+
+    private static bool Available(CliContext context)
+    {
+        var probe = SagePtq.Runtime.Cuda.CudaAvailability.Probe;
+        if (probe.IsAvailable) return true;
+        context.Error.WriteLine($"CUDA backend unavailable: {probe.Reason}");
+        context.Error.WriteLine("bench --backend cuda needs a machine with an NVIDIA GPU, its driver and NVRTC; nothing was measured.");
+        return false;
     }
 }

@@ -88,6 +88,34 @@ public sealed unsafe class CudaModelFakeDriverTests
     }
 
     [FakeCudaFact]
+    public void The_step_profile_times_every_launch_once_per_repeat_and_sums_them_by_part()
+    {
+        using var dir = TestAssets.NewTempDir();
+        var packDir = Path.Combine(dir.Path, "pack");
+        Directory.CreateDirectory(packDir);
+        LanguageModelOpenTests.WriteF16Pack(packDir);
+        using var pack = PackedModel.Open(packDir);
+        using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 8, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
+        model.Prefill([1, 2]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.ProfileStep(3));
+        ResetStatistics();
+        var profile = model.ProfileStep(2, repeat: 3);
+        var s = Statistics();
+        // Each repeat: the spin, then the step's launches one by one, then one graph replay.
+        Assert.Equal(3 * (1 + model.LaunchesPerToken), s[Launches]);
+        Assert.Equal(3, s[GraphLaunches]);
+        Assert.Equal(0, s[BadGemv]);
+        Assert.Equal(
+            [("norm", 13), ("q/k/v gemv", 6), ("RoPE + attention", 6), ("o_proj gemv", 6), ("gate/up gemv + SwiGLU", 6), ("down_proj gemv", 6), ("LM head gemv", 1)],
+            profile.Parts.Select(p => (p.Name, p.Launches)));
+        // The fake reports 0.5 ms between any two events.
+        Assert.All(profile.Parts, p => Assert.Equal(500.0 * p.Launches, p.Microseconds, 3));
+        Assert.Equal(500.0 * model.LaunchesPerToken, profile.LaunchesMicroseconds, 3);
+        Assert.Equal(500.0, profile.GraphMicroseconds, 3);
+        Assert.Equal(3, model.CachedPositions);
+    }
+
+    [FakeCudaFact]
     public void Without_the_graph_every_token_launches_the_whole_step()
     {
         using var dir = TestAssets.NewTempDir();

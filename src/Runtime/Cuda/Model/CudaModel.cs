@@ -27,11 +27,11 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     private readonly bool _ownsPack;
     private readonly CudaDevice _device;
     private readonly List<IDisposable> _owned = [];
-    private readonly List<Action<CudaStream>> _launches = [];
+    private readonly List<StepLaunch> _launches = [];
     private readonly Dictionary<string, LinearKernels> _linearKernels = new(StringComparer.Ordinal);
     private readonly DeviceWeights _weights;
     private readonly SageScratch[] _sage;
-    private readonly CudaKernel _quantize;
+    private readonly CudaKernel _quantize, _spin;
     private readonly DeviceBuffer _checkInput, _checkOutput;
     private readonly Quantized _checkQuant;
     private readonly CudaStream _stream;
@@ -145,11 +145,12 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             _checkOutput = Floats(maxRows);
             _checkQuant = new Quantized(Bytes(maxCols), Floats(Blocks(maxCols, 32)), Bytes(4 * Blocks(maxCols, 32)));
 
-            void Norm(DeviceBuffer weight, bool quantize) => _launches.Add(s => norm.Launch(1, Threads, 0, s, new NormArgs
+            _spin = backendModule.GetKernel(CudaSourceBuilder.SpinKernel);
+            void Norm(DeviceBuffer weight, bool quantize) => _launches.Add(new("norm", s => norm.Launch(1, Threads, 0, s, new NormArgs
             {
                 X = _x.Pointer, Weight = weight.Pointer, H = h.Pointer, Eps = c.RmsNormEps, Block = 32, Tokens = 1,
                 Codes = quantize ? hQuant.Codes.Pointer : 0, Scales = hQuant.Scales.Pointer, Sums = hQuant.Sums.Pointer,
-            }));
+            })));
 
             for (int layer = 0; layer < c.NumLayers; layer++)
             {
@@ -164,7 +165,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                 }
 
                 // q, k, v (and gate, up) read the same normalized input: one prepare launch that also normalizes, one gemv launch.
-                void AddGroup(CudaFusedGroup group, DeviceBuffer normWeight, DeviceBuffer[] outputs)
+                void AddGroup(CudaFusedGroup group, DeviceBuffer normWeight, DeviceBuffer[] outputs, string part)
                 {
                     var members = group.Roles.Select(Kernels).ToArray();
                     if (members.Any(m => m.Plan.Record.Layout != "sage"))
@@ -186,13 +187,13 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                     {
                         prepare.Add(normWeight.Pointer).Add(c.RmsNormEps);
                         var prepareKernel = fusedModules[layer].GetKernel(sources.FusedPrepareKernelName(layer, group));
-                        _launches.Add(s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers));
+                        _launches.Add(new($"{part} norm + prepare", s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers)));
                     }
                     var gemvKernel = fusedModules[layer].GetKernel(sources.FusedKernelName(layer, group));
                     var grid = group.SwiGlu
                         ? Dim3.BlocksFor(members[0].Plan.Record.Rows, CudaSourceBuilder.RowsPerCta)
                         : (uint)members.Sum(m => Dim3.BlocksFor(m.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
-                    _launches.Add(s => gemvKernel.Launch(grid, Threads, 0, s, gemv.Pointers));
+                    _launches.Add(new(group.SwiGlu ? $"{part} gemv + SwiGLU" : $"{part} gemv", s => gemvKernel.Launch(grid, Threads, 0, s, gemv.Pointers)));
                 }
 
                 var attentionNorm = Upload(pack.ReadFloats(LlamaTensors.Layer(layer, "input_layernorm")));
@@ -200,7 +201,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                 var keyCache = Bytes(2 * cacheHalves);
                 var valueCache = Bytes(2 * cacheHalves);
 
-                AddGroup(CudaSourceBuilder.FusedGroups[0], attentionNorm, [q, k, v]);
+                AddGroup(CudaSourceBuilder.FusedGroups[0], attentionNorm, [q, k, v], "q/k/v");
                 var ropeArgs = new RopeArgs
                 {
                     Q = q.Pointer, K = k.Pointer, V = v.Pointer, CosTable = cosTable.Pointer, SinTable = sinTable.Pointer,
@@ -212,19 +213,19 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
                     Output = attended.Pointer, MaxPositions = ContextLength,
                 };
                 var ropeAttentionLaunch = Own(new KernelArguments().Add(ropeArgs).Add(attentionArgs).Add(_position));
-                _launches.Add(s => ropeAttention.Launch((uint)c.NumHeads, Threads, 0, s, ropeAttentionLaunch.Pointers));
+                _launches.Add(new("RoPE + attention", s => ropeAttention.Launch((uint)c.NumHeads, Threads, 0, s, ropeAttentionLaunch.Pointers)));
                 if (l.Linears[3].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
-                _launches.AddRange(LinearLaunches(Kernels(3), attended, attendedQuant, _x, residual: true));
+                _launches.AddRange(LinearLaunches(Kernels(3), attended, attendedQuant, _x, residual: true, "o_proj"));
                 // gate's buffer receives silu(gate)·up (up's output is not written).
-                AddGroup(CudaSourceBuilder.FusedGroups[1], mlpNorm, [gate, gate]);
+                AddGroup(CudaSourceBuilder.FusedGroups[1], mlpNorm, [gate, gate], "gate/up");
                 if (l.Linears[6].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(gate, inter, interQuant));
-                _launches.AddRange(LinearLaunches(Kernels(6), gate, interQuant, _x, residual: true));
+                _launches.AddRange(LinearLaunches(Kernels(6), gate, interQuant, _x, residual: true, "down_proj"));
             }
             var finalNorm = Upload(pack.ReadFloats(LlamaTensors.FinalNorm));
             Norm(finalNorm, plan.LmHead.Layout == "uniform");
             var lmHead = new LinearKernels(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null);
             _linearKernels[plan.LmHead.Name] = lmHead;
-            _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false));
+            _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false, "LM head"));
 
             _embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
             _owned.Add(_embedding);
@@ -334,7 +335,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             _quantize.Launch(1, Threads, 0, _stream, arguments.Pointers);
             _stream.Synchronize();
         }
-        foreach (var launch in LinearLaunches(kernels, _checkInput, _checkQuant, _checkOutput, residual: false)) launch(_stream);
+        foreach (var launch in LinearLaunches(kernels, _checkInput, _checkQuant, _checkOutput, residual: false, "check")) launch.Run(_stream);
         _stream.Synchronize();
         var output = new float[record.Rows];
         _checkOutput.CopyTo<float>(output);
@@ -342,15 +343,15 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     }
 
     /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (grid ⌈rows/8⌉, 256 threads).</summary>
-    private Action<CudaStream>[] LinearLaunches(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual)
+    private StepLaunch[] LinearLaunches(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual, string part)
     {
         var (args, prepare) = Arguments(kernels.Plan, input, inputQuant, output, residual, _sage[0]);
         var grid = new Dim3(Dim3.BlocksFor(kernels.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
         var gemv = kernels.Gemv;
-        Action<CudaStream> gemvLaunch = s => gemv.Launch(grid, Threads, 0, s, args);
+        var gemvLaunch = new StepLaunch($"{part} gemv", s => gemv.Launch(grid, Threads, 0, s, args));
         if (prepare is not { } p) return [gemvLaunch];
         var prepareKernel = kernels.Prepare!;
-        return [s => prepareKernel.Launch(1, Threads, 0, s, p), gemvLaunch];
+        return [new($"{part} prepare", s => prepareKernel.Launch(1, Threads, 0, s, p)), gemvLaunch];
     }
 
     /// <summary>
@@ -389,10 +390,10 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     }
 
     /// <summary>The block-32 int8 activation of <paramref name="count"/> floats (one CTA).</summary>
-    private Action<CudaStream> QuantizeLaunch(DeviceBuffer input, int count, Quantized into)
+    private StepLaunch QuantizeLaunch(DeviceBuffer input, int count, Quantized into)
     {
         var arguments = Own(QuantizeArguments(input, count, into));
-        return s => _quantize.Launch(1, Threads, 0, s, arguments.Pointers);
+        return new("int8 blocks", s => _quantize.Launch(1, Threads, 0, s, arguments.Pointers));
     }
 
     private static KernelArguments QuantizeArguments(DeviceBuffer input, int count, Quantized into) =>
@@ -403,23 +404,95 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _device.MakeCurrent();
-        _embedding.DecodeRow(token, _hostX);
-        _x.CopyFrom<float>(_hostX);
-        _position.CopyFrom<int>([position]);
+        StepInput(token, position);
         if (_graph is not null) _graph.Launch(_stream);
         else
         {
-            foreach (var launch in _launches) launch(_stream);
+            foreach (var launch in _launches) launch.Run(_stream);
             // The first step ran the kernels eagerly (any launch error surfaces here, with its name); later ones replay.
             if (_useGraph)
             {
                 _stream.Synchronize();
-                _graph = CudaGraph.Capture(_stream, s => { foreach (var launch in _launches) launch(s); });
+                _graph = CudaGraph.Capture(_stream, s => { foreach (var launch in _launches) launch.Run(s); });
             }
         }
         _stream.Synchronize();
         _logits.CopyTo<float>(_hostLogits);
         CachedPositions = position + 1;
+    }
+
+    /// <summary>The token's embedding row and the position, copied in.</summary>
+    private void StepInput(int token, int position)
+    {
+        _embedding.DecodeRow(token, _hostX);
+        _x.CopyFrom<float>(_hostX);
+        _position.CopyFrom<int>([position]);
+    }
+
+    /// <summary>
+    /// Times every launch of the decode step at <paramref name="position"/> (the cache must hold the positions
+    /// before it), <paramref name="repeat"/> times. The launches run one by one with an event pair around each,
+    /// queued behind a kernel that keeps the GPU busy until the host has queued them all, so no launch waits
+    /// for the host: each figure is a kernel and the GPU's gap to the next, as in the graph. Then the graph
+    /// replays the same step between two events. Medians over the repeats, in microseconds.
+    /// </summary>
+    public CudaStepProfile ProfileStep(int position, int repeat = 5)
+    {
+        CheckInput([Config.BosTokenId], position);
+        ArgumentOutOfRangeException.ThrowIfLessThan(repeat, 1);
+        _device.MakeCurrent();
+        var events = new CudaEvent[2 * _launches.Count + 2];
+        try
+        {
+            for (int i = 0; i < events.Length; i++) events[i] = _device.CreateEvent();
+            var perLaunch = new double[_launches.Count][];
+            for (int i = 0; i < perLaunch.Length; i++) perLaunch[i] = new double[repeat];
+            var graph = new List<double>();
+            long spinNanoseconds = 20_000_000;
+            var queueing = System.Diagnostics.Stopwatch.StartNew();
+            for (int r = 0; r < repeat; r++)
+            {
+                StepInput(Config.BosTokenId, position);
+                using (var spin = new KernelArguments().Add(spinNanoseconds))
+                    _spin.Launch(1, 32, 0, _stream, spin.Pointers);
+                queueing.Restart();
+                for (int i = 0; i < _launches.Count; i++)
+                {
+                    events[2 * i].Record(_stream);
+                    _launches[i].Run(_stream);
+                    events[2 * i + 1].Record(_stream);
+                }
+                double queuedNanoseconds = queueing.Elapsed.TotalNanoseconds;
+                _stream.Synchronize();
+                for (int i = 0; i < _launches.Count; i++) perLaunch[i][r] = 1000.0 * CudaEvent.ElapsedMilliseconds(events[2 * i], events[2 * i + 1]);
+                // The spin must outlast the queueing; if it did not, the next repeat spins longer.
+                spinNanoseconds = Math.Max(spinNanoseconds, (long)(4 * queuedNanoseconds));
+                if (_graph is not null)
+                {
+                    StepInput(Config.BosTokenId, position);
+                    events[^2].Record(_stream);
+                    _graph.Launch(_stream);
+                    events[^1].Record(_stream);
+                    graph.Add(1000.0 * CudaEvent.ElapsedMilliseconds(events[^2], events[^1]));
+                }
+            }
+            var parts = _launches.Select((launch, i) => (launch.Part, Microseconds: Median(perLaunch[i])))
+                .GroupBy(x => x.Part)
+                .Select(g => new CudaStepPart(g.Key, g.Count(), g.Sum(x => x.Microseconds)))
+                .ToArray();
+            CachedPositions = Math.Max(CachedPositions, position + 1);
+            return new CudaStepProfile(position, parts, parts.Sum(p => p.Microseconds), graph.Count > 0 ? Median(graph.ToArray()) : double.NaN);
+        }
+        finally
+        {
+            foreach (var e in events) e?.Dispose();
+        }
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private void CheckInput(ReadOnlySpan<int> tokens, int start)
@@ -458,6 +531,18 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     /// <summary>A linear's plan and kernels.</summary>
     private sealed record LinearKernels(CudaDecodePlan.PlannedLinear Plan, CudaKernel Gemv, CudaKernel? Prepare);
 
+    /// <summary>One kernel launch of the decode step and the part of the step it belongs to (the profile's rows).</summary>
+    private sealed record StepLaunch(string Part, Action<CudaStream> Run);
+
     /// <summary>The sage prepare step's outputs, shared by every sage linear.</summary>
     private sealed record SageScratch(DeviceBuffer Rotated, DeviceBuffer Work, Quantized Activation, DeviceBuffer Totals);
 }
+
+/// <summary>One part of the decode step in <see cref="CudaModel.ProfileStep"/>: its launches in a token and their time.</summary>
+public sealed record CudaStepPart(string Name, int Launches, double Microseconds);
+
+/// <summary>
+/// <see cref="CudaModel.ProfileStep"/>'s result: the parts of the step in the order they first run, the sum of
+/// every launch timed on its own, and the whole step replayed as a graph (NaN without one), in microseconds.
+/// </summary>
+public sealed record CudaStepProfile(int Position, IReadOnlyList<CudaStepPart> Parts, double LaunchesMicroseconds, double GraphMicroseconds);

@@ -53,7 +53,7 @@ public sealed class CudaSourceBuilder
     public static IReadOnlyList<CudaFusedGroup> FusedGroups { get; } = [new("qkv", [0, 1, 2], SwiGlu: false), new("gate_up", [4, 5], SwiGlu: true)];
 
     /// <summary>Kernel names of <see cref="BackendSource"/> that do not depend on a linear.</summary>
-    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32",
+    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32", SpinKernel = "spin",
         LmHeadKernel = "lm_head";
 
     private readonly PackManifest _manifest;
@@ -307,6 +307,9 @@ public sealed class CudaSourceBuilder
             .Append("(const sageptq::RopeArgs rope, const sageptq::AttentionArgs attention, const int* position)\n")
             .Append("{\n    sageptq::RopeArgs r = rope;\n    sageptq::AttentionArgs a = attention;\n    r.position = a.position = *position;\n")
             .Append("    sageptq::rope_attention<").Append(heads).Append(">(r, a);\n}\n");
+        s.Append('\n').Append("// the step profile's queue filler: keeps the GPU busy for a while (its own clock) so that the host can queue the timed launches\n");
+        s.Append("extern \"C\" __global__ void ").Append(SpinKernel).Append("(long long nanoseconds)\n")
+            .Append("{\n    sageptq::spin(nanoseconds);\n}\n");
         s.Append('\n').Append("// a float vector of n in int8 blocks of 32 (the uniform layout's activation) where no norm or SwiGLU made it; one CTA\n");
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
             .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
