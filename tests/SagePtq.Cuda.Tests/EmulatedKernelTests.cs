@@ -56,6 +56,11 @@ public sealed class EmulatorHarness : IDisposable
                 emulator::launch(4, 1, SAGEPTQ_THREADS, [&] { attention<4, 2, 16>(*device); });
                 for (int h = 0; h < 4; h++) attention_head<4, 2, 16>(*host, h);
             }
+            extern "C" int emu_argmax(const float* values, int n) {
+                int32_t id = -2;
+                emulator::launch(1, 1, SAGEPTQ_THREADS, [&] { argmax(values, n, &id); });
+                return id;
+            }
             extern "C" void emu_rope_attention(RopeArgs* rope, AttentionArgs* attention) {
                 emulator::launch(4, 1, SAGEPTQ_THREADS, [&] { rope_attention<4, 2, 16>(*rope, *attention); });
             }
@@ -315,6 +320,32 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
             Assert.Equal(deviceValues, fusedValues);
             Assert.Equal(output, fusedOutput);
         }
+    }
+
+    [ClangFact]
+    public void The_greedy_argmax_is_the_samplers_lowest_id_of_the_largest_value()
+    {
+        var random = new Random(9);
+        List<float[]> cases =
+        [
+            [3f],
+            [1f, 1f, 1f],
+            Enumerable.Range(0, 1000).Select(i => (float)i).ToArray(),
+            Enumerable.Range(0, 1000).Select(i => -(float)i - 1).ToArray(),
+            Enumerable.Repeat(float.NegativeInfinity, 300).Append(-1e30f).ToArray(),
+        ];
+        for (int n = 255; n <= 32000; n = n * 3 + 1)
+        {
+            var values = Enumerable.Range(0, n).Select(_ => (float)random.NextDouble() * 10 - 5).ToArray();
+            // The largest value at a few places, strided so that different threads and warps hold ties.
+            float max = values.Max() + 1;
+            foreach (int at in new[] { n - 1, n / 2, n / 3 + 7, 40 }) if (at < n) values[at] = max;
+            cases.Add(values);
+        }
+        var argmax = (delegate* unmanaged<float*, int, int>)harness.Native.Export("emu_argmax");
+        foreach (var values in cases)
+            fixed (float* p = values)
+                Assert.Equal(SagePtq.Runtime.Generation.Sampler.ArgMax(values), argmax(p, values.Length));
     }
 
     internal static UniformWeights UniformFixture(int rows, int cols, int bits, int groupSize, Random random)

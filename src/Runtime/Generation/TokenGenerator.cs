@@ -34,6 +34,8 @@ public static class TokenGenerator
     private static IEnumerable<int> Run(ICausalLanguageModel model, List<int> tokens, GenerationOptions options, CancellationToken cancellationToken)
     {
         var sampler = new Sampler(options);
+        // Greedy with nothing else reading the logits: a model that can takes the argmax itself (no logits copied out).
+        var greedy = options.Temperature == 0 && options.RepetitionPenalty == 1f ? model as IGreedyLanguageModel : null;
         var eos = options.StopAtEos ? model.Config.EosTokenIds.ToHashSet() : [];
 
         if (options.MaxTokens == 0) yield break;
@@ -47,7 +49,9 @@ public static class TokenGenerator
             yield return next;
             if (generated + 1 == options.MaxTokens) yield break;
             cancellationToken.ThrowIfCancellationRequested();
-            next = sampler.Sample(model.Forward(next, tokens.Count - 1), CollectionsMarshal.AsSpan(tokens));
+            next = greedy is not null
+                ? greedy.ForwardGreedy(next, tokens.Count - 1)
+                : sampler.Sample(model.Forward(next, tokens.Count - 1), CollectionsMarshal.AsSpan(tokens));
         }
     }
 }

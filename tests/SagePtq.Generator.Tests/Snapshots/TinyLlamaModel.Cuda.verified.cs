@@ -379,6 +379,31 @@ partial class TinyLlamaModel
             }
         }
 
+        /// The id of the largest of n values, the lowest on a tie (the CPU Sampler's argmax for finite values), on the
+        /// calling CTA: each thread keeps the best of its strided share (ids ascend, so a tie keeps the first), then
+        /// warps and the CTA reduce (value, id) pairs, a tie going to the lower id.
+        __device__ __forceinline__ void argmax(const float* values, int n, int32_t* result) {
+            __shared__ float bestValues[SAGEPTQ_WARPS];
+            __shared__ int bestIds[SAGEPTQ_WARPS];
+            float best = 0;
+            int id = -1;
+            for (int i = threadIdx.x; i < n; i += SAGEPTQ_THREADS)
+                if (id < 0 || values[i] > best) { best = values[i]; id = i; }
+            for (int offset = 16; offset > 0; offset >>= 1) {
+                float other = __shfl_down_sync(0xFFFFFFFFu, best, offset);
+                int otherId = __shfl_down_sync(0xFFFFFFFFu, id, offset);
+                if (otherId >= 0 && (id < 0 || other > best || (other == best && otherId < id))) { best = other; id = otherId; }
+            }
+            int warp = threadIdx.x / 32;
+            if (threadIdx.x % 32 == 0) { bestValues[warp] = best; bestIds[warp] = id; }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                for (int w = 1; w < SAGEPTQ_WARPS; w++)
+                    if (bestIds[w] >= 0 && (id < 0 || bestValues[w] > best || (bestValues[w] == best && bestIds[w] < id))) { best = bestValues[w]; id = bestIds[w]; }
+                *result = id;
+            }
+        }
+
         /// Busy-waits for `nanoseconds` of the GPU's global timer (a profiling aid: it keeps the GPU busy while the
         /// host queues the launches to be timed behind it).
         __device__ __forceinline__ void spin(long long nanoseconds) {

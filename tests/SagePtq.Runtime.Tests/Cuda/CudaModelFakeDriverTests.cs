@@ -57,8 +57,8 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes, $"{opened[CopiedIn]} bytes copied in, the sections are {plan.Weights.SectionBytes}");
         Assert.Equal(plan.Weights.SectionBytes, model.WeightBytesPerToken);
 
-        // Six f16 layers: norm, q+k+v, RoPE+attention, o, norm, gate+up with the SwiGLU, down; then norm and LM head.
-        const int perToken = 6 * 7 + 2, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
+        // Six f16 layers: norm, q+k+v, RoPE+attention, o, norm, gate+up with the SwiGLU, down; then norm, LM head, greedy token.
+        const int perToken = 6 * 7 + 3, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
         Assert.Equal(perToken, model.LaunchesPerToken);
         Assert.Equal(4096, model.Forward(1, 0).Length);
         var first = Statistics();
@@ -70,7 +70,7 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(0, first[BadGemv]);
 
         model.Forward(5, 1);
-        model.Forward(7, 2);
+        Assert.Equal(0, model.ForwardGreedy(7, 2));   // the fake runs no kernel: the id buffer keeps its zero fill
         var later = Statistics();
         Assert.Equal(first[Launches], later[Launches]);
         Assert.Equal(2, later[GraphLaunches]);
@@ -106,7 +106,7 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(3, s[GraphLaunches]);
         Assert.Equal(0, s[BadGemv]);
         Assert.Equal(
-            [("norm", 13), ("q/k/v gemv", 6), ("RoPE + attention", 6), ("o_proj gemv", 6), ("gate/up gemv + SwiGLU", 6), ("down_proj gemv", 6), ("LM head gemv", 1)],
+            [("norm", 13), ("q/k/v gemv", 6), ("RoPE + attention", 6), ("o_proj gemv", 6), ("gate/up gemv + SwiGLU", 6), ("down_proj gemv", 6), ("LM head gemv", 1), ("greedy token", 1)],
             profile.Parts.Select(p => (p.Name, p.Launches)));
         // The fake reports 0.5 ms between any two events.
         Assert.All(profile.Parts, p => Assert.Equal(500.0 * p.Launches, p.Microseconds, 3));

@@ -43,3 +43,25 @@ internal sealed class ScriptedModel(Func<int, int, float[]> logitsAfter, int voc
 
     public void Reset() => Calls.Add("reset");
 }
+
+/// <summary>A <see cref="ScriptedModel"/> that also picks greedy tokens itself, recording those calls apart.</summary>
+internal sealed class ScriptedGreedyModel(ScriptedModel inner) : IGreedyLanguageModel
+{
+    public ModelConfig Config => inner.Config;
+
+    public List<string> Calls => inner.Calls;
+
+    public int ForwardGreedy(int token, int position)
+    {
+        Calls.Add($"greedy {token}@{position}");
+        return Sampler.ArgMax(inner.Forward(token, position)[..]);
+    }
+
+    public ReadOnlySpan<float> Forward(int token, int position) => inner.Forward(token, position);
+
+    public void Forward(ReadOnlySpan<int> tokens, int startPosition, Span<float> logits) => inner.Forward(tokens, startPosition, logits);
+
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens, int startPosition = 0) => inner.Prefill(tokens, startPosition);
+
+    public void Reset() => inner.Reset();
+}

@@ -15,6 +15,23 @@ public sealed class TokenGeneratorTests
     }
 
     [Fact]
+    public void Greedy_decoding_lets_a_model_that_can_pick_the_token_itself_and_sampling_reads_the_logits()
+    {
+        var greedy = new ScriptedGreedyModel(ScriptedModel.Deterministic(t => (t + 1) % 8));
+        Assert.Equal([6, 7, 0], TokenGenerator.Generate(greedy, [1, 5], GenerationOptions.Greedy with { MaxTokens = 3, StopAtEos = false }).ToArray());
+        // The prompt's logits still come back once; each decode step is the model's own argmax (with "forward" inside it).
+        Assert.Equal(["reset", "prefill 2@0", "greedy 6@2", "forward 6@2", "greedy 7@3", "forward 7@3"], greedy.Calls);
+
+        // A repetition penalty or a temperature reads the logits: no greedy calls.
+        foreach (var options in new[] { GenerationOptions.Greedy with { RepetitionPenalty = 1.3f }, GenerationOptions.Greedy with { Temperature = 0.7f, Seed = 1 } })
+        {
+            var model = new ScriptedGreedyModel(ScriptedModel.Deterministic(t => (t + 1) % 8));
+            TokenGenerator.Generate(model, [1, 5], options with { MaxTokens = 3, StopAtEos = false }).ToArray();
+            Assert.DoesNotContain(model.Calls, c => c.StartsWith("greedy", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void Stops_at_eos_without_returning_it()
     {
         var model = ScriptedModel.Deterministic(t => t == 4 ? 2 : t + 1); // ... 3, 4, then EOS (id 2)

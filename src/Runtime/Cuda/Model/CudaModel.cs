@@ -16,10 +16,11 @@ namespace SagePtq.Runtime.Cuda.Model;
 /// the pack stores them; the kernels are compiled with NVRTC through <see cref="CudaKernelCache"/> from
 /// <see cref="CudaSourceBuilder"/>'s sources. The embedding row is decoded on the host (the pack stays mapped) and
 /// copied in with the position; after the first token the whole step is one <see cref="CudaGraph"/> replay,
-/// because every kernel argument is fixed and the position is read from device memory. Prompts run one token
-/// at a time; logits are copied back once per token. Not thread-safe: one sequence at a time.
+/// because every kernel argument is fixed and the position is read from device memory. The step ends with the
+/// argmax of the logits, so a greedy decode (<see cref="ForwardGreedy"/>) copies back one id; <see cref="Forward(int, int)"/>
+/// copies the logits. Prompts run one token at a time. Not thread-safe: one sequence at a time.
 /// </summary>
-public sealed class CudaModel : ICausalLanguageModel, IDisposable
+public sealed class CudaModel : IGreedyLanguageModel, IDisposable
 {
     private const uint Threads = 256;
 
@@ -36,7 +37,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     private readonly Quantized _checkQuant;
     private readonly CudaStream _stream;
     private readonly CpuLinear _embedding;
-    private readonly DeviceBuffer _x, _position, _logits;
+    private readonly DeviceBuffer _x, _position, _logits, _greedyToken;
     private readonly float[] _hostX;
     private readonly float[] _hostLogits;
     private readonly bool _useGraph;
@@ -120,6 +121,8 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var attended = Floats(qDim);
             var gate = Floats(inter);
             _logits = Floats(c.VocabSize);
+            _greedyToken = Bytes(4);
+            _greedyToken.Fill();
             _position = Bytes(4);
             var scores = Floats((long)c.NumHeads * ContextLength);
             // Block-32 activations of h, the attention output and the SwiGLU output, for uniform linears.
@@ -226,6 +229,10 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             var lmHead = new LinearKernels(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null);
             _linearKernels[plan.LmHead.Name] = lmHead;
             _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false, "LM head"));
+            // The argmax of the logits, for ForwardGreedy: a few microseconds, always part of the step so one graph serves both.
+            var greedy = backendModule.GetKernel(CudaSourceBuilder.GreedyKernel);
+            var greedyArguments = Own(new KernelArguments().Add(_logits).Add(_greedyToken));
+            _launches.Add(new("greedy token", s => greedy.Launch(1, Threads, 0, s, greedyArguments.Pointers)));
 
             _embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
             _owned.Add(_embedding);
@@ -291,7 +298,20 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
     {
         CheckInput([token], position);
         Step(token, position);
-        return _hostLogits;
+        return CopyLogits();
+    }
+
+    /// <summary>One token, and the argmax of its logits taken on the GPU: 4 bytes come back instead of the logits.</summary>
+    /// <exception cref="InvalidOperationException">The GPU's id is outside the vocabulary (only non-finite logits can do that).</exception>
+    public int ForwardGreedy(int token, int position)
+    {
+        CheckInput([token], position);
+        Step(token, position);
+        Span<int> id = stackalloc int[1];
+        _greedyToken.CopyTo(id);
+        if ((uint)id[0] >= (uint)Config.VocabSize)
+            throw new InvalidOperationException($"the GPU's greedy token {id[0]} is outside the vocabulary 0..{Config.VocabSize - 1}: non-finite logits?");
+        return id[0];
     }
 
     public void Forward(ReadOnlySpan<int> tokens, int startPosition, Span<float> logits)
@@ -303,7 +323,7 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
         for (int t = 0; t < tokens.Length; t++)
         {
             Step(tokens[t], startPosition + t);
-            _hostLogits.CopyTo(logits.Slice(t * vocab, vocab));
+            CopyLogits().CopyTo(logits.Slice(t * vocab, vocab));
         }
     }
 
@@ -312,6 +332,12 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
         if (tokens.IsEmpty) throw new ArgumentException("at least one token is needed", nameof(tokens));
         CheckInput(tokens, startPosition);
         for (int t = 0; t < tokens.Length; t++) Step(tokens[t], startPosition + t);
+        return CopyLogits();
+    }
+
+    private ReadOnlySpan<float> CopyLogits()
+    {
+        _logits.CopyTo<float>(_hostLogits);
         return _hostLogits;
     }
 
@@ -417,7 +443,6 @@ public sealed class CudaModel : ICausalLanguageModel, IDisposable
             }
         }
         _stream.Synchronize();
-        _logits.CopyTo<float>(_hostLogits);
         CachedPositions = position + 1;
     }
 

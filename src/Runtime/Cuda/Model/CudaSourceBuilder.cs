@@ -53,7 +53,7 @@ public sealed class CudaSourceBuilder
     public static IReadOnlyList<CudaFusedGroup> FusedGroups { get; } = [new("qkv", [0, 1, 2], SwiGlu: false), new("gate_up", [4, 5], SwiGlu: true)];
 
     /// <summary>Kernel names of <see cref="BackendSource"/> that do not depend on a linear.</summary>
-    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32", SpinKernel = "spin",
+    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32", SpinKernel = "spin", GreedyKernel = "greedy_token",
         LmHeadKernel = "lm_head";
 
     private readonly PackManifest _manifest;
@@ -331,6 +331,9 @@ public sealed class CudaSourceBuilder
         s.Append('\n').Append("// ").Append(lmHead.Name).Append(": ").Append(I(lmHead.Cols)).Append('→').Append(I(lmHead.Rows)).Append(", ").Append(lmHead.Layout).Append('\n');
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(LmHeadKernel).Append("(const sageptq::LinearArgs args)\n");
         s.Append("{\n    sageptq::").Append(lmHead.Layout).Append("::gemv<").Append(TemplateArguments(lmHead)).Append(">(args);\n}\n");
+        s.Append('\n').Append("// the greedy next token: the argmax of the ").Append(I(lmHead.Rows)).Append(" logits, so a greedy decode copies back one id; one CTA\n");
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(GreedyKernel).Append("(const float* logits, int* token)\n");
+        s.Append("{\n    sageptq::argmax(logits, ").Append(I(lmHead.Rows)).Append(", token);\n}\n");
         return s.ToString();
     }
 
