@@ -579,12 +579,12 @@ partial class SageLm7mModel
             totals[3] = 0;
         }
 
-        /// sage::prepare on the GPU, one CTA per token (grid = tokens, SAGEPTQ_THREADS threads): the same element
-        /// steps spread over the threads with a barrier after each (global writes are visible to the CTA after
-        /// __syncthreads), the quantization one warp per block. Codes, scales, sums, x' and totals[0] come out
-        /// bit-identical to the host version; totals[1..2] are float sums in another order (rounding-level
+        /// sage::prepare on the GPU, one CTA per token (prepare_token): the same element steps spread over the threads
+        /// with a barrier after each, the quantization one warp per block. Codes, scales, sums, x' and totals[0] come
+        /// out bit-identical to the host version; totals[1..2] are float sums in another order (rounding-level
         /// differences). Arguments: the linear's sections as in LinearArgs, x (tokens × COLS), rotated = the
-        /// LinearArgs input, work (tokens × COLS scratch), codes/scales/sums/totals = the LinearArgs activation.
+        /// LinearArgs input, work (tokens × COLS scratch, used when x' does not fit on chip), codes/scales/sums/totals
+        /// = the LinearArgs activation.
         struct PrepareArgs {
             const void* sections[SAGEPTQ_MAX_SECTIONS];
             const float* x;
