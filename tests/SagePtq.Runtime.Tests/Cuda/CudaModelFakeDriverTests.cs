@@ -41,14 +41,20 @@ public sealed unsafe class CudaModelFakeDriverTests
         ((delegate* unmanaged<void>)NativeLibrary.GetExport(handle, "fake_reset_statistics"))();
     }
 
+    /// <summary>The six-layer f16 test pack, written into <paramref name="dir"/>/pack and opened.</summary>
+    private static PackedModel F16Pack(TempDir dir)
+    {
+        var packDir = Path.Combine(dir.Path, "pack");
+        Directory.CreateDirectory(packDir);
+        LanguageModelOpenTests.WriteF16Pack(packDir);
+        return PackedModel.Open(packDir);
+    }
+
     [FakeCudaFact]
     public void Decode_uploads_the_sections_launches_once_captures_once_and_replays_the_graph()
     {
         using var dir = TestAssets.NewTempDir();
-        var packDir = Path.Combine(dir.Path, "pack");
-        Directory.CreateDirectory(packDir);
-        LanguageModelOpenTests.WriteF16Pack(packDir);
-        using var pack = PackedModel.Open(packDir);
+        using var pack = F16Pack(dir);
         ResetStatistics();
         using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 64, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
         var plan = CudaDecodePlan.Create(pack.Manifest, 64);
@@ -91,10 +97,7 @@ public sealed unsafe class CudaModelFakeDriverTests
     public void The_step_profile_times_every_launch_once_per_repeat_and_sums_them_by_part()
     {
         using var dir = TestAssets.NewTempDir();
-        var packDir = Path.Combine(dir.Path, "pack");
-        Directory.CreateDirectory(packDir);
-        LanguageModelOpenTests.WriteF16Pack(packDir);
-        using var pack = PackedModel.Open(packDir);
+        using var pack = F16Pack(dir);
         using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 8, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
         model.Prefill([1, 2]);
         Assert.Throws<ArgumentOutOfRangeException>(() => model.ProfileStep(3));
@@ -119,10 +122,7 @@ public sealed unsafe class CudaModelFakeDriverTests
     public void Without_the_graph_every_token_launches_the_whole_step()
     {
         using var dir = TestAssets.NewTempDir();
-        var packDir = Path.Combine(dir.Path, "pack");
-        Directory.CreateDirectory(packDir);
-        LanguageModelOpenTests.WriteF16Pack(packDir);
-        using var pack = PackedModel.Open(packDir);
+        using var pack = F16Pack(dir);
         using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 16, UseGraph = false, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
         ResetStatistics();
         var logits = new float[3 * 4096];
