@@ -7,7 +7,7 @@ using SagePtq.Tests;
 namespace SagePtq.Cuda.Tests;
 
 /// <summary>
-/// The fused launches the CUDA decode step runs (CudaSourceBuilder.FusedLayerSource, the emitted text itself) on
+/// The fused launches the CUDA decode step runs (CudaSourceBuilder.LayerDecodeSource, the emitted text itself) on
 /// the emulator, against the same layer run one kernel at a time (norm kernel, each linear's prepare and gemv, the
 /// SwiGLU kernel). Layer 1 of a manifest whose q, k, v are sage, uniform and f16 (so the q/k/v launch gives three
 /// layouts their CTA ranges, and the prepare launch normalizes for one sage linear) and whose gate and up are two
@@ -43,7 +43,7 @@ public sealed class FusedHarness : IDisposable
 
     internal NativeHarness Native => _native ?? throw new InvalidOperationException(Clang.Missing);
 
-    /// <summary>The fused source of layer 1 of the sagelm-7m fixture manifest with that layer's linears replaced by these payloads.</summary>
+    /// <summary>The decode source of layer 1 of the sagelm-7m fixture manifest with that layer's linears replaced by these payloads.</summary>
     private static string EmittedLayer(LinearPayload[] payloads)
     {
         var path = Path.Combine(TestAssets.RepoRoot, "tests", "SagePtq.Generator.Tests", "Fixtures", "sagelm-7m-sage.manifest.json");
@@ -53,7 +53,7 @@ public sealed class FusedHarness : IDisposable
         var replaced = roles.Select((role, m) => (Name: CudaSourceBuilder.LinearName(1, role), Payload: payloads[m])).ToDictionary(r => r.Name, r => r.Payload);
         var linears = manifest.Linears.Select(l => replaced.TryGetValue(l.Name, out var p)
             ? l with { Rows = p.Rows, Cols = p.Cols, Layout = p.Layout, Parameters = p.Parameters } : l).ToList();
-        return new CudaSourceBuilder(manifest with { Linears = linears }, "fused-test", CudaSourceBuilder.Sha256Hex(bytes)).FusedLayerSource(1).Source;
+        return new CudaSourceBuilder(manifest with { Linears = linears }, "fused-test", CudaSourceBuilder.Sha256Hex(bytes)).LayerDecodeSource(1).Source;
     }
 
     private static string Constants(SageKernelCase c) => $"{c.Rows}, {c.Cols}, {(int)c.Flags}, {c.Groups}, {c.SalientBits}, {c.Salient}, {c.ScaleMode}";

@@ -113,7 +113,7 @@ public sealed class CudaDecodePlanTests
             Assert.Equal([2L * original.Rows * original.Cols], linear.Record.Sections.Select(s => s.Length));
         }
         Assert.Contains("sageptq::f16::gemv<704, 256>(args);", new CudaSourceBuilder(substitute, "m", sha).LayerSource(0).Source, StringComparison.Ordinal);
-        Assert.DoesNotContain("prepare_activation", new CudaSourceBuilder(substitute, "m", sha).BackendSource(plan.LmHead), StringComparison.Ordinal);
+        Assert.DoesNotContain("sage::", new CudaSourceBuilder(substitute, "m", sha).LayerDecodeSource(0).Source, StringComparison.Ordinal);
 
         var noise = MemoryMarshal.Cast<byte, Half>(Fp16Substitute.Noise(1000));
         Assert.Equal(500, noise.Length);

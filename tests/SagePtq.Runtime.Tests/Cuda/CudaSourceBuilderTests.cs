@@ -76,10 +76,11 @@ public sealed class CudaSourceBuilderTests
         var builder = GeneratorLike();
         var (manifest, _) = Fixture();
         var backend = builder.BackendSource(LmHeadOf(manifest));
+        var decode = string.Concat(Enumerable.Range(0, manifest.Architecture.NumLayers).Select(l => builder.LayerDecodeSource(l).Source));
         var gemv = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)\(const sageptq::LinearArgs args\)\n\{\n    sageptq::sage::gemv<([^>]*)>");
         var prepare = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
         var gemvs = builder.LayerSources().SelectMany(l => gemv.Matches(l.Source)).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
-        var prepares = prepare.Matches(backend).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        var prepares = prepare.Matches(decode).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
         Assert.Equal(42, gemvs.Count);
         Assert.Equal(gemvs.Keys.Order(), prepares.Keys.Order());
         foreach (var (name, constants) in gemvs) Assert.Equal(constants, prepares[name]);
@@ -98,12 +99,14 @@ public sealed class CudaSourceBuilderTests
         });
         var builder = new CudaSourceBuilder(rotated, "m", sha);
         var prepare = new Regex(@"_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
-        var perLinear = prepare.Matches(builder.BackendSource(LmHeadOf(rotated))).Select(m => m.Groups[1].Value).ToList();
+        var perLinear = Enumerable.Range(0, rotated.Architecture.NumLayers)
+            .SelectMany(l => prepare.Matches(builder.LayerDecodeSource(l).Source)).Select(m => m.Groups[1].Value).ToList();
         var member = new Regex(@"sageptq::(?:gemv_ctas|sage::prepare_token)<(?:sageptq::sage::Linear<)?([^>]*)>");
         for (int layer = 0; layer < rotated.Architecture.NumLayers; layer++)
         {
-            var fused = builder.FusedLayerSource(layer);
-            Assert.Equal([$"layer{layer:00}_qkv_prepare", $"layer{layer:00}_qkv", $"layer{layer:00}_gate_up_prepare", $"layer{layer:00}_gate_up"], fused.Kernels);
+            var fused = builder.LayerDecodeSource(layer);
+            Assert.Equal([.. CudaSourceBuilder.Roles.Select(r => $"layer{layer:00}_{r.Replace('.', '_')}_prepare"),
+                $"layer{layer:00}_qkv_prepare", $"layer{layer:00}_qkv", $"layer{layer:00}_gate_up_prepare", $"layer{layer:00}_gate_up"], fused.Kernels);
             // q, k, v: their prepares then their gemvs; gate and up: prepares, then both in gemv_swiglu's type list.
             var constants = member.Matches(fused.Source).Select(m => m.Groups[1].Value).ToList();
             int Linear(int role) => 7 * layer + role;
@@ -111,7 +114,7 @@ public sealed class CudaSourceBuilderTests
             var swiglu = Regex.Match(fused.Source, @"gemv_swiglu<sageptq::sage::Linear<([^>]*)>, sageptq::sage::Linear<([^>]*)>>\(gate_proj, up_proj\)");
             Assert.Equal((perLinear[Linear(4)], perLinear[Linear(5)]), (swiglu.Groups[1].Value, swiglu.Groups[2].Value));
         }
-        Assert.DoesNotContain("-2, 11", builder.FusedLayerSource(2).Source, StringComparison.Ordinal);   // the seed travels in PrepareArgs
+        Assert.DoesNotContain("-2, 11", builder.LayerDecodeSource(2).Source, StringComparison.Ordinal);   // the seed travels in PrepareArgs
     }
 
     [Fact]
@@ -132,7 +135,7 @@ public sealed class CudaSourceBuilderTests
         var builder = new CudaSourceBuilder(rotated, "m", sha);
         Assert.Contains($"sage::gemv<256, 256, {p["flags"]}, {p["groups"]}, 3, -5, ", builder.LayerSource(0).Source, StringComparison.Ordinal);
         Assert.Contains($"sage::prepare_activation<256, 256, {p["flags"]}, {p["groups"]}, {p["salient_bits"]}, {p["salient_count"]}, {p["scale_mode"]}>",
-            builder.BackendSource(LmHeadOf(rotated)), StringComparison.Ordinal);
+            builder.LayerDecodeSource(0).Source, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -145,7 +148,7 @@ public sealed class CudaSourceBuilderTests
         var layer = builder.LayerSource(1);
         Assert.Contains("// no kernel: the billm layout has no CUDA implementation (SPQ1004)", layer.Source, StringComparison.Ordinal);
         Assert.Equal(6, layer.Kernels.Count);
-        var e = Assert.Throws<NotSupportedException>(() => builder.BackendSource(LmHeadOf(manifest)));
+        var e = Assert.Throws<NotSupportedException>(() => builder.LayerDecodeSource(1));
         Assert.Contains(name, e.Message, StringComparison.Ordinal);
     }
 
@@ -199,8 +202,8 @@ public sealed class CudaSourceBuilderTests
         Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
         File.WriteAllText(dir.File("decode.cu"), backend);
         File.WriteAllText(dir.File("layer01.cu"), builder.LayerSource(1).Source);
-        File.WriteAllText(dir.File("fused01.cu"), builder.FusedLayerSource(1).Source);
-        foreach (var file in new[] { "decode.cu", "layer01.cu", "fused01.cu" })
+        File.WriteAllText(dir.File("decode01.cu"), builder.LayerDecodeSource(1).Source);
+        foreach (var file in new[] { "decode.cu", "layer01.cu", "decode01.cu" })
         {
             var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
             foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",

@@ -53,6 +53,8 @@ public sealed class TiledSignsUploadTests
         Assert.Equal(plainBuilder.LayerSources().Select(l => l.Source), tiledBuilder.LayerSources().Select(l => l.Source));
         var head = CudaSourceBuilderTests.LmHeadOf(manifest);
         Assert.Equal(plainBuilder.BackendSource(head), tiledBuilder.BackendSource(head));
+        for (int layer = 0; layer < manifest.Architecture.NumLayers; layer++)
+            Assert.Equal(plainBuilder.LayerDecodeSource(layer).Source, tiledBuilder.LayerDecodeSource(layer).Source);
         foreach (var linear in manifest.Linears.Where(l => l.Layout == SageLayout.LayoutName))
             Assert.Equal(CudaSourceBuilder.TemplateArguments(linear), CudaSourceBuilder.TemplateArguments(tiled.FindLinear(linear.Name)!));
     }

@@ -89,14 +89,14 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             var modelRequest = Request("model.cu", sources.ModelSource());
             var backendRequest = Request("decode.cu", sources.BackendSource(plan.LmHead));
             var layerRequests = sources.LayerSources().Select(l => Request($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
-            var fusedRequests = Enumerable.Range(0, c.NumLayers)
-                .Select(layer => Request($"fused{sources.LayerNumber(layer)}.cu", sources.FusedLayerSource(layer).Source)).ToArray();
-            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests, .. fusedRequests]);
+            var layerDecodeRequests = Enumerable.Range(0, c.NumLayers)
+                .Select(layer => Request($"decode{sources.LayerNumber(layer)}.cu", sources.LayerDecodeSource(layer).Source)).ToArray();
+            CompileInParallel(cache, [modelRequest, backendRequest, .. layerRequests, .. layerDecodeRequests]);
             CudaModule Load(CudaCompileRequest request) => Own(cache.Load(_device, request)); // cache hits now
             var modelModule = Load(modelRequest);
             var backendModule = Load(backendRequest);
             var layerModules = layerRequests.Select(Load).ToArray();
-            var fusedModules = fusedRequests.Select(Load).ToArray();
+            var layerDecodeModules = layerDecodeRequests.Select(Load).ToArray();
 
             SectionReader reader = (name, k) => PackSections.Of(pack, name, k);
             if (options.SyntheticFp16Weights)
@@ -158,11 +158,12 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             for (int layer = 0; layer < c.NumLayers; layer++)
             {
                 var module = layerModules[layer];
+                var decodeModule = layerDecodeModules[layer];
                 var l = plan.Layers[layer];
                 LinearKernels Kernels(int role)
                 {
                     var kernels = new LinearKernels(l.Linears[role], module.GetKernel(sources.KernelName(layer, CudaSourceBuilder.Roles[role])),
-                        l.Linears[role].Record.Layout == "sage" ? backendModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null);
+                        l.Linears[role].Record.Layout == "sage" ? decodeModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null);
                     _linearKernels[l.Linears[role].Record.Name] = kernels;
                     return kernels;
                 }
@@ -189,10 +190,10 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     if (slot > 0)
                     {
                         prepare.Add(normWeight.Pointer).Add(c.RmsNormEps);
-                        var prepareKernel = fusedModules[layer].GetKernel(sources.FusedPrepareKernelName(layer, group));
+                        var prepareKernel = decodeModule.GetKernel(sources.FusedPrepareKernelName(layer, group));
                         _launches.Add(new($"{part} norm + prepare", s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers)));
                     }
-                    var gemvKernel = fusedModules[layer].GetKernel(sources.FusedKernelName(layer, group));
+                    var gemvKernel = decodeModule.GetKernel(sources.FusedKernelName(layer, group));
                     var grid = group.SwiGlu
                         ? Dim3.BlocksFor(members[0].Plan.Record.Rows, CudaSourceBuilder.RowsPerCta)
                         : (uint)members.Sum(m => Dim3.BlocksFor(m.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));

@@ -21,10 +21,11 @@ public sealed record CudaFusedGroup(string Name, IReadOnlyList<int> Roles, bool 
 /// class. The per-layer and model-wide sources are the ones the source generator emits (src/Generator/Emit,
 /// LayerCudaEmitter and ModelCudaEmitter): the same template instantiation rule (rows, cols, then the
 /// layout's parameters in ordinal key order) and the same text, which a test holds equal to the
-/// generator's verified snapshots. <see cref="BackendSource"/> adds what only the decode loop needs: a
-/// <c>prepare_activation</c> wrapper per sage linear, RoPE and attention in one launch that reads the position
-/// from device memory (so one captured graph serves every token), a block-32 int8 quantizer (a uniform o_proj),
-/// and the LM head; <see cref="FusedLayerSource"/> the launches that run several linears of a layer at once.
+/// generator's verified snapshots. <see cref="BackendSource"/> adds the decode loop's model-wide kernels (RoPE and
+/// attention in one launch that reads the position from device memory, so one captured graph serves every token;
+/// a block-32 int8 quantizer for a uniform o_proj; the LM head and the greedy argmax), and
+/// <see cref="LayerDecodeSource"/> each layer's own: a <c>prepare_activation</c> wrapper per sage linear and the
+/// launches that run several linears of the layer at once.
 /// </summary>
 public sealed class CudaSourceBuilder
 {
@@ -183,16 +184,30 @@ public sealed class CudaSourceBuilder
     }
 
     /// <summary>
-    /// Decoder layer <paramref name="layer"/>'s fused launches (<see cref="FusedGroups"/>): per group, a prepare kernel
-    /// that normalizes the layer's input and makes each sage member's activation (one CTA per member, tokens in y),
-    /// and one gemv kernel for all members (each takes its own range of CTAs, or, for gate and up, a warp computes
-    /// a row of both and writes the SwiGLU). The members' own kernels stay in <see cref="LayerSource"/>.
+    /// Decoder layer <paramref name="layer"/>'s own decode-loop kernels, one module per layer so that NVRTC compiles
+    /// them side by side: the <c>prepare_activation</c> wrapper of each sage linear (the seven layout constants
+    /// without the rotation seed, which travels in <see cref="PrepareArgs"/>), then the fused launches
+    /// (<see cref="FusedGroups"/>): per group, a prepare kernel that normalizes the layer's input and makes each sage
+    /// member's activation (one CTA per member, tokens in y), and one gemv kernel for all members (each takes its own
+    /// range of CTAs, or, for gate and up, a warp computes a row of both and writes the SwiGLU). The linears' own gemvs
+    /// stay in <see cref="LayerSource"/>.
     /// </summary>
-    /// <exception cref="NotSupportedException">A member's layout has no CUDA kernel.</exception>
-    public CudaLayerSource FusedLayerSource(int layer)
+    /// <exception cref="NotSupportedException">A linear's layout has no CUDA kernel (the pack runs on the CPU only).</exception>
+    public CudaLayerSource LayerDecodeSource(int layer)
     {
-        var s = Begin("Fused launches of layer " + I(layer));
+        var s = Begin("Decode-loop kernels of layer " + I(layer));
         var kernels = new List<string>();
+        foreach (var role in Roles)
+        {
+            var linear = CudaLinear(LinearName(layer, role));
+            if (linear.Layout != "sage") continue;
+            string name = PrepareKernelName(layer, role);
+            kernels.Add(name);
+            s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append(": its activation\n");
+            s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(name)
+                .Append("(const sageptq::sage::PrepareArgs args)\n{\n    sageptq::sage::prepare_activation<")
+                .Append(SageConstants(linear)).Append(">(args);\n}\n");
+        }
         foreach (var group in FusedGroups)
         {
             var members = group.Roles.Select(role => (Role: Roles[role], Linear: CudaLinear(LinearName(layer, Roles[role])))).ToArray();
@@ -283,12 +298,11 @@ public sealed class CudaSourceBuilder
         string.Join(", ", [I(linear.Rows), I(linear.Cols), .. CudaLayouts["sage"].Select(key => I(DeviceValue(linear, key, linear.Parameters[key])))]);
 
     /// <summary>
-    /// The decode loop's own kernels: per sage decoder linear its <c>prepare_activation</c> wrapper (the seven
-    /// layout constants without the rotation seed, which travels in <see cref="PrepareArgs"/>); RoPE, the cache write
-    /// and attention in one launch, taking the position from device memory; a block-32 quantizer (for a uniform o_proj and the kernel checks);
-    /// and the LM head's gemv.
+    /// The decode loop's model-wide kernels: RoPE, the cache write and attention in one launch, taking the position
+    /// from device memory; the step profile's spin; a block-32 quantizer (for a uniform o_proj and the kernel
+    /// checks); the LM head's gemv and the greedy argmax. Each layer's own are in <see cref="LayerDecodeSource"/>.
     /// </summary>
-    /// <exception cref="NotSupportedException">A linear's layout has no CUDA kernel (the pack runs on the CPU only).</exception>
+    /// <exception cref="NotSupportedException">The LM head's layout has no CUDA kernel (the pack runs on the CPU only).</exception>
     public string BackendSource(LinearRecord lmHead)
     {
         ArgumentNullException.ThrowIfNull(lmHead);
@@ -308,18 +322,6 @@ public sealed class CudaSourceBuilder
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
             .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
             .Append("{\n    sageptq::quantize_rows_warp(x, n, 32, codes, scales, sums);\n}\n");
-        for (int layer = 0; layer < a.NumLayers; layer++)
-        {
-            foreach (var role in Roles)
-            {
-                var linear = CudaLinear(LinearName(layer, role));
-                if (linear.Layout != "sage") continue;
-                s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append(": its activation\n");
-                s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(PrepareKernelName(layer, role))
-                    .Append("(const sageptq::sage::PrepareArgs args)\n{\n    sageptq::sage::prepare_activation<")
-                    .Append(SageConstants(linear)).Append(">(args);\n}\n");
-            }
-        }
         if (!CudaLayouts.ContainsKey(lmHead.Layout))
             throw new NotSupportedException($"{lmHead.Name} uses the '{lmHead.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
         s.Append('\n').Append("// ").Append(lmHead.Name).Append(": ").Append(I(lmHead.Cols)).Append('→').Append(I(lmHead.Rows)).Append(", ").Append(lmHead.Layout).Append('\n');
