@@ -182,39 +182,96 @@ public sealed class CudaSourceBuilderTests
         return manifest with { Linears = manifest.Linears.Select(l => replaced.GetValueOrDefault(l.Name, l)).ToList() };
     }
 
+    /// <summary>
+    /// The fixture at LLaMA-2-7B's shapes (4096 hidden, 11008 intermediate, 32 heads of 128): every decoder linear
+    /// sage, rotated, 4 groups, 2.25 % salient columns at 4 bits (the largest prepare buffers and staged activations
+    /// the decode loop has), and an f16 LM head of 32,000 rows.
+    /// </summary>
+    internal static (PackManifest Manifest, LinearRecord LmHead) LlamaSevenBShaped(PackManifest manifest)
+    {
+        var a = manifest.Architecture with { HiddenSize = 4096, IntermediateSize = 11008, NumHeads = 32, NumKeyValueHeads = 32, HeadDim = 128, VocabSize = 32000 };
+        var decoder = manifest.Linears.Where(l => l.Layer is not null).Select(l =>
+        {
+            var (rows, cols) = l.Name.Contains("down_proj", StringComparison.Ordinal) ? (4096, 11008)
+                : l.Name.Contains(".mlp.", StringComparison.Ordinal) ? (11008, 4096) : (4096, 4096);
+            var parameters = new Dictionary<string, int>
+            {
+                ["flags"] = 8, ["groups"] = 4, ["salient_bits"] = 4, ["salient_count"] = cols * 9 / 400, ["scale_mode"] = 1,
+                ["rotate_seed_hi"] = 7, ["rotate_seed_lo"] = -3,
+            };
+            return l with { Rows = rows, Cols = cols, Parameters = parameters };
+        });
+        var head = new LinearRecord("lm_head.weight", null, a.VocabSize, a.HiddenSize, "f16", new Dictionary<string, int>(),
+            [new SectionRecord("weight", 0, 2L * a.VocabSize * a.HiddenSize)], new LinearStats(0, 0, 0, 0, 16));
+        return (manifest with { Architecture = a, Linears = [.. decoder] }, head);
+    }
+
     [ClangTheory]
     [InlineData("sage")]
     [InlineData("uniform")]
     [InlineData("f16")]
     [InlineData("mixed")]
-    public void Decode_loop_and_layer_kernels_compile_against_the_header_with_clang(string variant)
+    [InlineData("llama2-7b")]
+    public void Every_kernel_compiles_to_ptx_with_clang_within_the_static_shared_memory_limit(string variant)
     {
         var (fixture, sha) = Fixture();
-        var manifest = variant switch
+        var (manifest, head) = variant switch
         {
-            "uniform" => UniformVariant(fixture), "f16" => Fp16Substitute.Manifest(fixture), "mixed" => MixedVariant(fixture), _ => fixture,
+            "uniform" => (UniformVariant(fixture), null), "f16" => (Fp16Substitute.Manifest(fixture), null), "mixed" => (MixedVariant(fixture), null),
+            "llama2-7b" => LlamaSevenBShaped(fixture), _ => (fixture, (LinearRecord?)null),
         };
+        head ??= LmHeadOf(manifest);
         var builder = new CudaSourceBuilder(manifest, "m", sha);
         using var dir = TestAssets.NewTempDir();
         File.WriteAllText(dir.File("sageptq.cuh"), CudaSourceBuilder.HeaderText);
         File.Copy(Path.Combine(TestAssets.RepoRoot, "templates", "cuda", "clang_prelude.h"), dir.File("clang_prelude.h"));
-        var backend = builder.BackendSource(LmHeadOf(manifest));
-        Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
-        File.WriteAllText(dir.File("decode.cu"), backend);
-        File.WriteAllText(dir.File("layer01.cu"), builder.LayerSource(1).Source);
-        File.WriteAllText(dir.File("decode01.cu"), builder.LayerDecodeSource(1).Source);
-        foreach (var file in new[] { "decode.cu", "layer01.cu", "decode01.cu" })
+        var backend = builder.BackendSource(head);
+        if (variant != "llama2-7b")
+            Assert.Contains(variant == "uniform" ? "sageptq::uniform::gemv<4096, 256, 8, 128>(args);" : "sageptq::f16::gemv<4096, 256>(args);", backend, StringComparison.Ordinal);
+        var sources = new (string File, string Text, IEnumerable<string> Kernels)[]
         {
+            ("model.cu", builder.ModelSource(), CudaSourceBuilder.ModelKernels),
+            ("decode.cu", backend, [CudaSourceBuilder.RopeAttentionKernel, CudaSourceBuilder.QuantizeKernel, CudaSourceBuilder.SpinKernel,
+                CudaSourceBuilder.LmHeadKernel, CudaSourceBuilder.GreedyKernel]),
+            ("layer01.cu", builder.LayerSource(1).Source, builder.LayerSource(1).Kernels),
+            ("decode01.cu", builder.LayerDecodeSource(1).Source, builder.LayerDecodeSource(1).Kernels),
+        };
+        foreach (var (file, text, kernels) in sources)
+        {
+            File.WriteAllText(dir.File(file), text);
             var start = new ProcessStartInfo("clang-14") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
             foreach (var argument in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
-                         "-include", dir.File("clang_prelude.h"), "-I", dir.Path, "-fsyntax-only", dir.File(file) })
+                         "-include", dir.File("clang_prelude.h"), "-I", dir.Path, "-O2", "-S", "-o", dir.File(file + ".ptx"), dir.File(file) })
                 start.ArgumentList.Add(argument);
             using var process = Process.Start(start)!;
             var stderr = process.StandardError.ReadToEndAsync();
             var stdout = process.StandardOutput.ReadToEnd();
             process.WaitForExit();
             Assert.True(process.ExitCode == 0, $"clang-14 refused the {variant} {file} (exit {process.ExitCode}):\n{stdout}{stderr.Result}");
+            var shared = SharedBytesPerKernel(File.ReadAllText(dir.File(file + ".ptx")));
+            Assert.Equal(kernels.Order(StringComparer.Ordinal), shared.Keys.Order(StringComparer.Ordinal));
+            foreach (var (kernel, bytes) in shared)
+                Assert.True(bytes <= StaticSharedLimit, $"{variant} {kernel} declares {bytes} bytes of static shared memory, over the {StaticSharedLimit} a kernel may have");
         }
+    }
+
+    /// <summary>The most static shared memory a CUDA kernel may declare (48 KiB; more must be dynamic and opted into).</summary>
+    private const long StaticSharedLimit = 48 * 1024;
+
+    /// <summary>Each kernel (.entry) of a PTX module and the bytes of the .shared variables its body names.</summary>
+    internal static Dictionary<string, long> SharedBytesPerKernel(string ptx)
+    {
+        var variables = Regex.Matches(ptx, @"^(?:\.weak |\.global |\.visible )?\.shared \.align \d+ \.b8 ([\w$]+)\[(\d+)\];", RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => long.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var entries = Regex.Matches(ptx, @"\.entry (\w+)\(");
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 0; i < entries.Count; i++)
+        {
+            int end = i + 1 < entries.Count ? entries[i + 1].Index : ptx.Length;
+            var body = ptx[entries[i].Index..end];
+            result[entries[i].Groups[1].Value] = variables.Where(v => Regex.IsMatch(body, $@"\b{Regex.Escape(v.Key)}\b")).Sum(v => v.Value);
+        }
+        return result;
     }
 
     internal static LinearRecord LmHeadOf(PackManifest manifest) => CudaDecodePlan.Create(manifest, null).LmHead;
