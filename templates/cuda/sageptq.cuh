@@ -350,6 +350,14 @@ __device__ __forceinline__ void argmax(const float* values, int n, int32_t* resu
     }
 }
 
+/// x = row `*token` of an FP32 embedding table [vocab × HIDDEN]: the token id is read from device memory, where
+/// the host or the last step's greedy argmax put it. Grid-stride over the HIDDEN values.
+template <int HIDDEN>
+__device__ __forceinline__ void embed(const float* table, const int32_t* token, float* x) {
+    const float* row = table + (int64_t)*token * HIDDEN;
+    for (int i = blockIdx.x * SAGEPTQ_THREADS + threadIdx.x; i < HIDDEN; i += gridDim.x * SAGEPTQ_THREADS) x[i] = row[i];
+}
+
 /// Busy-waits for `nanoseconds` of the GPU's global timer (a profiling aid: it keeps the GPU busy while the
 /// host queues the launches to be timed behind it).
 __device__ __forceinline__ void spin(long long nanoseconds) {

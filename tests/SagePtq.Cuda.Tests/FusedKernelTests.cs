@@ -38,12 +38,15 @@ public sealed class FusedHarness : IDisposable
         var v = Enumerable.Range(0, VRows * Cols).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         Payloads = [SageLayout.Encode(q), UniformLayout.Encode(k), F16Layout.Encode(v, VRows, Cols).Payload, SageLayout.Encode(gate), SageLayout.Encode(up)];
         Seeds = [q.RotationSeed, 0, 0, gate.RotationSeed, up.RotationSeed];
-        if (Clang.CxxCompiler is not null) _native = new NativeHarness(Source(EmittedLayer(Payloads)), emulate: true);
+        if (Clang.CxxCompiler is not null) _native = new NativeHarness(Source(EmittedLayer(Payloads)) + StepEnds(), emulate: true);
     }
 
     internal NativeHarness Native => _native ?? throw new InvalidOperationException(Clang.Missing);
 
-    /// <summary>The decode source of layer 1 of the sagelm-7m fixture manifest with that layer's linears replaced by these payloads.</summary>
+    /// <summary>
+    /// The decode source of layer 1 of the sagelm-7m fixture manifest with that layer's linears replaced by these
+    /// payloads, and the manifest's model-wide decode source (embedding lookup, greedy argmax, ...).
+    /// </summary>
     private static string EmittedLayer(LinearPayload[] payloads)
     {
         var path = Path.Combine(TestAssets.RepoRoot, "tests", "SagePtq.Generator.Tests", "Fixtures", "sagelm-7m-sage.manifest.json");
@@ -53,8 +56,22 @@ public sealed class FusedHarness : IDisposable
         var replaced = roles.Select((role, m) => (Name: CudaSourceBuilder.LinearName(1, role), Payload: payloads[m])).ToDictionary(r => r.Name, r => r.Payload);
         var linears = manifest.Linears.Select(l => replaced.TryGetValue(l.Name, out var p)
             ? l with { Rows = p.Rows, Cols = p.Cols, Layout = p.Layout, Parameters = p.Parameters } : l).ToList();
-        return new CudaSourceBuilder(manifest with { Linears = linears }, "fused-test", CudaSourceBuilder.Sha256Hex(bytes)).LayerDecodeSource(1).Source;
+        var changed = manifest with { Linears = linears };
+        var builder = new CudaSourceBuilder(changed, "fused-test", CudaSourceBuilder.Sha256Hex(bytes));
+        return builder.LayerDecodeSource(1).Source + builder.BackendSource(CudaDecodePlan.Create(manifest, null).LmHead);
     }
+
+    /// <summary>The fixture's hidden size and vocabulary (the emitted embedding and argmax kernels' constants).</summary>
+    public const int Hidden = 256, Vocab = 4096;
+
+    /// <summary>The greedy step's end and the next step's start, the emitted kernels on the emulator.</summary>
+    private static string StepEnds() => """
+        extern "C" void emu_greedy_then_embed(const float* logits, int* step, const float* table, float* x)
+        {
+            emulator::launch(1, 1, SAGEPTQ_THREADS, [&] { greedy_token(logits, step); });
+            emulator::launch(1, 1, SAGEPTQ_THREADS, [&] { embed_token(table, step, x); });
+        }
+        """;
 
     private static string Constants(SageKernelCase c) => $"{c.Rows}, {c.Cols}, {(int)c.Flags}, {c.Groups}, {c.SalientBits}, {c.Salient}, {c.ScaleMode}";
 
@@ -146,6 +163,22 @@ public sealed class FusedHarness : IDisposable
 
 public sealed unsafe class FusedKernelTests(FusedHarness harness) : IClassFixture<FusedHarness>
 {
+    [ClangFact]
+    public void A_greedy_step_writes_its_argmax_and_the_next_position_and_the_next_step_starts_from_that_row()
+    {
+        var logits = SageKernelTests.Inputs(FusedHarness.Vocab, seed: 107);
+        logits[3001] = 100;
+        logits[3900] = 100;   // a tie: the lower id wins
+        var table = SageKernelTests.Inputs(FusedHarness.Vocab * FusedHarness.Hidden, seed: 108);
+        int[] step = [17, 41];
+        var x = new float[FusedHarness.Hidden];
+        fixed (float* lp = logits, tp = table, xp = x)
+        fixed (int* sp = step)
+            ((delegate* unmanaged<float*, int*, float*, float*, void>)harness.Native.Export("emu_greedy_then_embed"))(lp, sp, tp, xp);
+        Assert.Equal([3001, 42], step);
+        Assert.Equal(table.AsSpan(3001 * FusedHarness.Hidden, FusedHarness.Hidden).ToArray(), x);
+    }
+
     [ClangFact]
     public void The_fused_launches_give_the_bits_of_the_kernels_run_one_at_a_time()
     {

@@ -60,11 +60,13 @@ public sealed unsafe class CudaModelFakeDriverTests
         var plan = CudaDecodePlan.Create(pack.Manifest, 64);
         var opened = Statistics();
         Assert.True(opened[Allocated] >= plan.Weights.TotalBytes, $"{opened[Allocated]} bytes allocated, the sections alone need {plan.Weights.TotalBytes}");
-        Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes, $"{opened[CopiedIn]} bytes copied in, the sections are {plan.Weights.SectionBytes}");
+        long embeddingTable = 4L * pack.Manifest.Architecture.VocabSize * pack.Manifest.Architecture.HiddenSize;
+        Assert.True(opened[CopiedIn] >= plan.Weights.SectionBytes + embeddingTable,
+            $"{opened[CopiedIn]} bytes copied in, the sections ({plan.Weights.SectionBytes}) and the FP32 embedding table ({embeddingTable}) are more");
         Assert.Equal(plan.Weights.SectionBytes, model.WeightBytesPerToken);
 
-        // Six f16 layers: norm, q+k+v, RoPE+attention, o, norm, gate+up with the SwiGLU, down; then norm, LM head, greedy token.
-        const int perToken = 6 * 7 + 3, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
+        // The embedding; six f16 layers: norm, q+k+v, RoPE+attention, o, norm, gate+up with the SwiGLU, down; then norm, LM head, greedy token.
+        const int perToken = 1 + 6 * 7 + 3, gemvs = 6 * 4 + 1, linears = 6 * 7 + 1;
         Assert.Equal(perToken, model.LaunchesPerToken);
         Assert.Equal(4096, model.Forward(1, 0).Length);
         var first = Statistics();
@@ -76,13 +78,18 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(0, first[BadGemv]);
 
         model.Forward(5, 1);
-        Assert.Equal(0, model.ForwardGreedy(7, 2));   // the fake runs no kernel: the id buffer keeps its zero fill
+        var copied = Statistics()[CopiedIn];
+        Assert.Equal(7, model.ForwardGreedy(7, 2));   // the fake runs no kernel: the step's input keeps the token the host wrote
+        Assert.Equal(copied + 8, Statistics()[CopiedIn]);   // {token, position}, nothing more
+        // The next greedy step starts from what the device holds ({the argmax, the next position}): nothing is copied in.
+        Assert.Equal(7, model.ForwardGreedy(7, 3));
+        Assert.Equal(copied + 8, Statistics()[CopiedIn]);
         var later = Statistics();
         Assert.Equal(first[Launches], later[Launches]);
-        Assert.Equal(2, later[GraphLaunches]);
-        Assert.Equal(3, model.CachedPositions);
-        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(1, 5));
-        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(4096, 3));
+        Assert.Equal(3, later[GraphLaunches]);
+        Assert.Equal(4, model.CachedPositions);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(1, 6));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward(4096, 4));
 
         var down = CudaSourceBuilder.LinearName(2, "mlp.down_proj");
         Assert.Equal(256, model.RunLinear(down, new float[704]).Length);
@@ -109,7 +116,7 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(3, s[GraphLaunches]);
         Assert.Equal(0, s[BadGemv]);
         Assert.Equal(
-            [("norm", 13), ("q/k/v gemv", 6), ("RoPE + attention", 6), ("o_proj gemv", 6), ("gate/up gemv + SwiGLU", 6), ("down_proj gemv", 6), ("LM head gemv", 1), ("greedy token", 1)],
+            [("embedding", 1), ("norm", 13), ("q/k/v gemv", 6), ("RoPE + attention", 6), ("o_proj gemv", 6), ("gate/up gemv + SwiGLU", 6), ("down_proj gemv", 6), ("LM head gemv", 1), ("greedy token", 1)],
             profile.Parts.Select(p => (p.Name, p.Launches)));
         // The fake reports 0.5 ms between any two events.
         Assert.All(profile.Parts, p => Assert.Equal(500.0 * p.Launches, p.Microseconds, 3));

@@ -231,8 +231,7 @@ public sealed class CudaSourceBuilderTests
         var sources = new (string File, string Text, IEnumerable<string> Kernels)[]
         {
             ("model.cu", builder.ModelSource(), CudaSourceBuilder.ModelKernels),
-            ("decode.cu", backend, [CudaSourceBuilder.RopeAttentionKernel, CudaSourceBuilder.QuantizeKernel, CudaSourceBuilder.SpinKernel,
-                CudaSourceBuilder.LmHeadKernel, CudaSourceBuilder.GreedyKernel]),
+            ("decode.cu", backend, CudaSourceBuilder.BackendKernels),
             ("layer01.cu", builder.LayerSource(1).Source, builder.LayerSource(1).Kernels),
             ("decode01.cu", builder.LayerDecodeSource(1).Source, builder.LayerDecodeSource(1).Kernels),
         };

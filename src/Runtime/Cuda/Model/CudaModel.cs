@@ -14,11 +14,11 @@ namespace SagePtq.Runtime.Cuda.Model;
 /// SwiGLU (one launch) → down into the residual; then the final norm and the LM head. (A separate norm kernel runs
 /// only for members that are not sage, which read h or its int8 blocks.) Every linear's sections are uploaded as
 /// the pack stores them; the kernels are compiled with NVRTC through <see cref="CudaKernelCache"/> from
-/// <see cref="CudaSourceBuilder"/>'s sources. The embedding row is decoded on the host (the pack stays mapped) and
-/// copied in with the position; after the first token the whole step is one <see cref="CudaGraph"/> replay,
-/// because every kernel argument is fixed and the position is read from device memory. The step ends with the
-/// argmax of the logits, so a greedy decode (<see cref="ForwardGreedy"/>) copies back one id; <see cref="Forward(int, int)"/>
-/// copies the logits. Prompts run one token at a time. Not thread-safe: one sequence at a time.
+/// <see cref="CudaSourceBuilder"/>'s sources. The step reads its input, {token, position}, from device memory and
+/// starts by looking the token up in an FP32 embedding table on the device; after the first token the whole step
+/// is one <see cref="CudaGraph"/> replay, because every kernel argument is fixed. The step ends with the argmax of
+/// the logits, which it writes back as the next step's input, so a greedy decode (<see cref="ForwardGreedy"/>)
+/// copies nothing in and one id out; <see cref="Forward(int, int)"/> copies the logits. Prompts run one token at a time. Not thread-safe: one sequence at a time.
 /// </summary>
 public sealed class CudaModel : IGreedyLanguageModel, IDisposable
 {
@@ -36,10 +36,9 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
     private readonly DeviceBuffer _checkInput, _checkOutput;
     private readonly Quantized _checkQuant;
     private readonly CudaStream _stream;
-    private readonly CpuLinear _embedding;
-    private readonly DeviceBuffer _x, _position, _logits, _greedyToken;
-    private readonly float[] _hostX;
+    private readonly DeviceBuffer _x, _step, _logits;
     private readonly float[] _hostLogits;
+    private (int Token, int Position)? _deviceHolds;
     private readonly bool _useGraph;
     private CudaGraph? _graph;
     private bool _disposed;
@@ -121,9 +120,9 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             var attended = Floats(qDim);
             var gate = Floats(inter);
             _logits = Floats(c.VocabSize);
-            _greedyToken = Bytes(4);
-            _greedyToken.Fill();
-            _position = Bytes(4);
+            // The step's input in device memory, {token, position}: the host writes it, or the last step's greedy argmax.
+            _step = Bytes(8);
+            var embeddingTable = EmbeddingTable(pack, c);
             var scores = Floats((long)c.NumHeads * ContextLength);
             // Block-32 activations of h, the attention output and the SwiGLU output, for uniform linears.
             var hQuant = new Quantized(Bytes(hidden), Floats(Blocks(hidden, 32)), Bytes(4 * Blocks(hidden, 32)));
@@ -154,6 +153,11 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                 X = _x.Pointer, Weight = weight.Pointer, H = h.Pointer, Eps = c.RmsNormEps, Block = 32, Tokens = 1,
                 Codes = quantize ? hQuant.Codes.Pointer : 0, Scales = hQuant.Scales.Pointer, Sums = hQuant.Sums.Pointer,
             })));
+
+            var embed = backendModule.GetKernel(CudaSourceBuilder.EmbedKernel);
+            var embedArguments = Own(new KernelArguments().Add(embeddingTable).Add(_step).Add(_x));
+            uint embedBlocks = Dim3.BlocksFor(hidden, Threads);
+            _launches.Add(new("embedding", s => embed.Launch(embedBlocks, Threads, 0, s, embedArguments.Pointers)));
 
             for (int layer = 0; layer < c.NumLayers; layer++)
             {
@@ -216,7 +220,7 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     Q = q.Pointer, KeyCache = keyCache.Pointer, ValueCache = valueCache.Pointer, Scores = scores.Pointer,
                     Output = attended.Pointer, MaxPositions = ContextLength,
                 };
-                var ropeAttentionLaunch = Own(new KernelArguments().Add(ropeArgs).Add(attentionArgs).Add(_position));
+                var ropeAttentionLaunch = Own(new KernelArguments().Add(ropeArgs).Add(attentionArgs).Add(_step.Pointer + 4));
                 _launches.Add(new("RoPE + attention", s => ropeAttention.Launch((uint)c.NumHeads, Threads, 0, s, ropeAttentionLaunch.Pointers)));
                 if (l.Linears[3].Record.Layout == "uniform") _launches.Add(QuantizeLaunch(attended, qDim, attendedQuant));
                 _launches.AddRange(LinearLaunches(Kernels(3), attended, attendedQuant, _x, residual: true, "o_proj"));
@@ -232,13 +236,10 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false, "LM head"));
             // The argmax of the logits, for ForwardGreedy: a few microseconds, always part of the step so one graph serves both.
             var greedy = backendModule.GetKernel(CudaSourceBuilder.GreedyKernel);
-            var greedyArguments = Own(new KernelArguments().Add(_logits).Add(_greedyToken));
+            var greedyArguments = Own(new KernelArguments().Add(_logits).Add(_step));
             _launches.Add(new("greedy token", s => greedy.Launch(1, Threads, 0, s, greedyArguments.Pointers)));
 
-            _embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
-            _owned.Add(_embedding);
             _stream = Own(_device.CreateStream());
-            _hostX = new float[hidden];
             _hostLogits = new float[c.VocabSize];
             Device = $"{_device.Name} ({_device.Architecture})";
             _ownsPack = ownsPack;
@@ -293,7 +294,11 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
     /// <summary>The linears the decode step runs (decoder layers, then the LM head), by pack name.</summary>
     public IReadOnlyCollection<string> LinearNames => _linearKernels.Keys;
 
-    public void Reset() => CachedPositions = 0;
+    public void Reset()
+    {
+        CachedPositions = 0;
+        _deviceHolds = null;
+    }
 
     public ReadOnlySpan<float> Forward(int token, int position)
     {
@@ -308,11 +313,12 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
     {
         CheckInput([token], position);
         Step(token, position);
-        Span<int> id = stackalloc int[1];
-        _greedyToken.CopyTo(id);
-        if ((uint)id[0] >= (uint)Config.VocabSize)
-            throw new InvalidOperationException($"the GPU's greedy token {id[0]} is outside the vocabulary 0..{Config.VocabSize - 1}: non-finite logits?");
-        return id[0];
+        Span<int> next = stackalloc int[2];   // {the argmax, position + 1}: the next step's input, already on the device
+        _step.CopyTo(next);
+        if ((uint)next[0] >= (uint)Config.VocabSize)
+            throw new InvalidOperationException($"the GPU's greedy token {next[0]} is outside the vocabulary 0..{Config.VocabSize - 1}: non-finite logits?");
+        _deviceHolds = (next[0], position + 1);
+        return next[0];
     }
 
     public void Forward(ReadOnlySpan<int> tokens, int startPosition, Span<float> logits)
@@ -426,12 +432,33 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
     private static KernelArguments QuantizeArguments(DeviceBuffer input, int count, Quantized into) =>
         new KernelArguments().Add(input).Add(count).Add(into.Codes).Add(into.Scales).Add(into.Sums);
 
+    /// <summary>
+    /// The token embedding as an FP32 table on the device [vocab × hidden], decoded on the host from whatever the
+    /// pack stores (FP16, or 8/4-bit uniform), so that a step starts from a token id in device memory with no
+    /// row to copy in: 4·vocab·hidden bytes (524 MB for LLaMA-2-7B), the float values the CPU backend uses.
+    /// </summary>
+    private DeviceBuffer EmbeddingTable(PackedModel pack, ModelConfig c)
+    {
+        var table = Own(_device.Allocate(4L * c.VocabSize * c.HiddenSize));
+        using var embedding = CpuLinears.Open(pack, LlamaTensors.Embedding, 1);
+        const int RowsAtOnce = 256;
+        var rows = new float[RowsAtOnce * c.HiddenSize];
+        for (int first = 0; first < c.VocabSize; first += RowsAtOnce)
+        {
+            int count = Math.Min(RowsAtOnce, c.VocabSize - first);
+            for (int r = 0; r < count; r++) embedding.DecodeRow(first + r, rows.AsSpan(r * c.HiddenSize, c.HiddenSize));
+            table.CopyFrom<float>(rows.AsSpan(0, count * c.HiddenSize), 4L * first * c.HiddenSize);
+        }
+        return table;
+    }
+
     /// <summary>Runs the decode step's launches (or its graph) for one token.</summary>
     private void Step(int token, int position)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _device.MakeCurrent();
-        StepInput(token, position);
+        // After a greedy step the device already holds {its token, the next position}: nothing to copy then.
+        if (_deviceHolds != (token, position)) StepInput(token, position);
         if (_graph is not null) _graph.Launch(_stream);
         else
         {
@@ -447,12 +474,11 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
         CachedPositions = position + 1;
     }
 
-    /// <summary>The token's embedding row and the position, copied in.</summary>
+    /// <summary>The step's input, {token, position}, copied in.</summary>
     private void StepInput(int token, int position)
     {
-        _embedding.DecodeRow(token, _hostX);
-        _x.CopyFrom<float>(_hostX);
-        _position.CopyFrom<int>([position]);
+        _step.CopyFrom<int>([token, position]);
+        _deviceHolds = null;
     }
 
     /// <summary>

@@ -53,9 +53,12 @@ public sealed class CudaSourceBuilder
     /// <summary>The fused launches of every decoder layer: q, k, v; gate and up with the SwiGLU.</summary>
     public static IReadOnlyList<CudaFusedGroup> FusedGroups { get; } = [new("qkv", [0, 1, 2], SwiGlu: false), new("gate_up", [4, 5], SwiGlu: true)];
 
-    /// <summary>Kernel names of <see cref="BackendSource"/> that do not depend on a linear.</summary>
-    public const string RopeAttentionKernel = "rope_attention_at", QuantizeKernel = "quantize_block32", SpinKernel = "spin", GreedyKernel = "greedy_token",
-        LmHeadKernel = "lm_head";
+    /// <summary>The kernels of <see cref="BackendSource"/>, by name.</summary>
+    public const string EmbedKernel = "embed_token", RopeAttentionKernel = "rope_attention_at", SpinKernel = "spin", QuantizeKernel = "quantize_block32",
+        LmHeadKernel = "lm_head", GreedyKernel = "greedy_token";
+
+    /// <summary>The kernels <see cref="BackendSource"/> defines, in order.</summary>
+    public static IReadOnlyList<string> BackendKernels { get; } = [EmbedKernel, RopeAttentionKernel, SpinKernel, QuantizeKernel, LmHeadKernel, GreedyKernel];
 
     private readonly PackManifest _manifest;
     private readonly string _modelId;
@@ -309,6 +312,10 @@ public sealed class CudaSourceBuilder
         var a = _manifest.Architecture;
         var s = Begin("Decode-loop kernels");
         string heads = $"{I(a.NumHeads)}, {I(a.NumKeyValueHeads)}, {I(a.HeadDim)}";
+        s.Append('\n').Append("// the step's input: x = the embedding row of step[0], the token (step = {token, position} in device memory)\n");
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(EmbedKernel)
+            .Append("(const float* table, const int* step, float* x)\n")
+            .Append("{\n    sageptq::embed<").Append(I(a.HiddenSize)).Append(">(table, step, x);\n}\n");
         s.Append('\n').Append("// RoPE, the cache write and attention in one launch (one CTA per query head), at the position held in device memory,\n")
             .Append("// so one captured graph serves every token\n");
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(RopeAttentionKernel)
@@ -327,9 +334,10 @@ public sealed class CudaSourceBuilder
         s.Append('\n').Append("// ").Append(lmHead.Name).Append(": ").Append(I(lmHead.Cols)).Append('→').Append(I(lmHead.Rows)).Append(", ").Append(lmHead.Layout).Append('\n');
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(LmHeadKernel).Append("(const sageptq::LinearArgs args)\n");
         s.Append("{\n    sageptq::").Append(lmHead.Layout).Append("::gemv<").Append(TemplateArguments(lmHead)).Append(">(args);\n}\n");
-        s.Append('\n').Append("// the greedy next token: the argmax of the ").Append(I(lmHead.Rows)).Append(" logits, so a greedy decode copies back one id; one CTA\n");
-        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(GreedyKernel).Append("(const float* logits, int* token)\n");
-        s.Append("{\n    sageptq::argmax(logits, ").Append(I(lmHead.Rows)).Append(", token);\n}\n");
+        s.Append('\n').Append("// the greedy next token, the argmax of the ").Append(I(lmHead.Rows)).Append(" logits, becomes the next step's input: step = {token, position + 1},\n")
+            .Append("// so a greedy decode copies nothing in and one id out; one CTA\n");
+        s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(GreedyKernel).Append("(const float* logits, int* step)\n");
+        s.Append("{\n    sageptq::argmax(logits, ").Append(I(lmHead.Rows)).Append(", step);\n    if (threadIdx.x == 0) step[1] += 1;\n}\n");
         return s.ToString();
     }
 
