@@ -325,9 +325,15 @@ __device__ __forceinline__ void quantize_rows_warp(const float* v, int n, int bl
     }
 }
 
+/// Whether (value, id) beats (best, bestId) in argmax: a larger value, or the same with a lower id. Id −1 is
+/// "nothing yet" on either side.
+__device__ __forceinline__ bool beats(float value, int id, float best, int bestId) {
+    return id >= 0 && (bestId < 0 || value > best || (value == best && id < bestId));
+}
+
 /// The id of the largest of n values, the lowest on a tie (the CPU Sampler's argmax for finite values), on the
 /// calling CTA: each thread keeps the best of its strided share (ids ascend, so a tie keeps the first), then
-/// warps and the CTA reduce (value, id) pairs, a tie going to the lower id.
+/// warps and the CTA reduce (value, id) pairs.
 __device__ __forceinline__ void argmax(const float* values, int n, int32_t* result) {
     __shared__ float bestValues[SAGEPTQ_WARPS];
     __shared__ int bestIds[SAGEPTQ_WARPS];
@@ -338,14 +344,14 @@ __device__ __forceinline__ void argmax(const float* values, int n, int32_t* resu
     for (int offset = 16; offset > 0; offset >>= 1) {
         float other = __shfl_down_sync(0xFFFFFFFFu, best, offset);
         int otherId = __shfl_down_sync(0xFFFFFFFFu, id, offset);
-        if (otherId >= 0 && (id < 0 || other > best || (other == best && otherId < id))) { best = other; id = otherId; }
+        if (beats(other, otherId, best, id)) { best = other; id = otherId; }
     }
     int warp = threadIdx.x / 32;
     if (threadIdx.x % 32 == 0) { bestValues[warp] = best; bestIds[warp] = id; }
     __syncthreads();
     if (threadIdx.x == 0) {
         for (int w = 1; w < SAGEPTQ_WARPS; w++)
-            if (bestIds[w] >= 0 && (id < 0 || bestValues[w] > best || (bestValues[w] == best && bestIds[w] < id))) { best = bestValues[w]; id = bestIds[w]; }
+            if (beats(bestValues[w], bestIds[w], best, id)) { best = bestValues[w]; id = bestIds[w]; }
         *result = id;
     }
 }

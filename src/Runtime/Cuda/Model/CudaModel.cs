@@ -178,21 +178,20 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     var members = group.Roles.Select(Kernels).ToArray();
                     if (members.Any(m => m.Plan.Record.Layout != "sage"))
                         Norm(normWeight, quantize: members.Any(m => m.Plan.Record.Layout == "uniform"));
-                    var prepare = Own(new KernelArguments());
                     var gemv = Own(new KernelArguments());
-                    int slot = 0;
+                    var prepared = new List<PrepareArgs>();
                     for (int i = 0; i < members.Length; i++)
                     {
-                        var (args, prepareArgs) = Arguments(members[i].Plan, h, hQuant, outputs[i], residual: false, _sage[slot]);
+                        // The sage members' activations go to scratch sets 0, 1, 2 in member order, as the prepare kernel makes them.
+                        var (args, prepareArgs) = Arguments(members[i].Plan, h, hQuant, outputs[i], residual: false, _sage[prepared.Count]);
                         gemv.Add(args);
-                        if (prepareArgs is { } p)
-                        {
-                            prepare.Add(p with { X = _x.Pointer });
-                            slot++;
-                        }
+                        if (prepareArgs is { } p) prepared.Add(p with { X = _x.Pointer });
                     }
+                    int slot = prepared.Count;
                     if (slot > 0)
                     {
+                        var prepare = Own(new KernelArguments());
+                        foreach (var p in prepared) prepare.Add(p);
                         prepare.Add(normWeight.Pointer).Add(c.RmsNormEps);
                         var prepareKernel = decodeModule.GetKernel(sources.FusedPrepareKernelName(layer, group));
                         _launches.Add(new($"{part} norm + prepare", s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers)));

@@ -283,13 +283,12 @@ public sealed class CudaSourceBuilder
     private static string Parameter(string role) => role[(role.LastIndexOf('.') + 1)..];
 
     /// <summary>A decoder linear that has a CUDA kernel.</summary>
-    private LinearRecord CudaLinear(string name)
-    {
-        var linear = _manifest.FindLinear(name)!;
-        if (!CudaLayouts.ContainsKey(linear.Layout))
-            throw new NotSupportedException($"{linear.Name} uses the '{linear.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
-        return linear;
-    }
+    private LinearRecord CudaLinear(string name) => Supported(_manifest.FindLinear(name)!);
+
+    /// <summary><paramref name="linear"/>, if its layout has a CUDA kernel.</summary>
+    /// <exception cref="NotSupportedException">It has none: the pack runs on the CPU backend only.</exception>
+    private static LinearRecord Supported(LinearRecord linear) => CudaLayouts.ContainsKey(linear.Layout) ? linear
+        : throw new NotSupportedException($"{linear.Name} uses the '{linear.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
 
     /// <summary>The header's Linear type of a linear (the gemv as a type, for the fused launches).</summary>
     private static string LinearType(LinearRecord linear) => linear.Layout == "sage"
@@ -329,8 +328,7 @@ public sealed class CudaSourceBuilder
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(QuantizeKernel)
             .Append("(const float* x, int n, sageptq::int8_t* codes, float* scales, sageptq::int32_t* sums)\n")
             .Append("{\n    sageptq::quantize_rows_warp(x, n, 32, codes, scales, sums);\n}\n");
-        if (!CudaLayouts.ContainsKey(lmHead.Layout))
-            throw new NotSupportedException($"{lmHead.Name} uses the '{lmHead.Layout}' layout, which has no CUDA kernel: this pack runs on the CPU backend only");
+        Supported(lmHead);
         s.Append('\n').Append("// ").Append(lmHead.Name).Append(": ").Append(I(lmHead.Cols)).Append('→').Append(I(lmHead.Rows)).Append(", ").Append(lmHead.Layout).Append('\n');
         s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(LmHeadKernel).Append("(const sageptq::LinearArgs args)\n");
         s.Append("{\n    sageptq::").Append(lmHead.Layout).Append("::gemv<").Append(TemplateArguments(lmHead)).Append(">(args);\n}\n");
