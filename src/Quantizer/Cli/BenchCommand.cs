@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using SagePtq.Quantizer.Bench;
+using SagePtq.Runtime;
 using SagePtq.Runtime.Cpu;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Reference;
@@ -79,7 +80,7 @@ internal static class BenchCommand
                     model.FillCacheForBenchmark(positions);
                     rates.Add(DecodeTimer.Decode(model, positions, tokens, config.BosTokenId));
                 }
-                contextDecode = Median(rates);
+                contextDecode = Medians.Of(rates);
                 contextResident = Process.GetCurrentProcess().WorkingSet64;
             }
 
@@ -131,9 +132,9 @@ internal static class BenchCommand
                 return 0;
             });
 
-            double decode = Median(decodeRates), bandwidth = Median(bandwidths);
+            double decode = Medians.Of(decodeRates), bandwidth = Medians.Of(bandwidths);
             double weightRate = decode * model.WeightBytesPerToken;
-            double? referenceDecode = reference is null ? null : Median(referenceRates);
+            double? referenceDecode = reference is null ? null : Medians.Of(referenceRates);
             var kernels = model.Linears.GroupBy(l => l.GetType().Name).ToDictionary(g => g.Key, g => g.Count());
             var result = new
             {
@@ -147,7 +148,7 @@ internal static class BenchCommand
                 promptTokens = prompt,
                 decodeTokens = tokens,
                 repetitions = reps,
-                promptTokensPerSecond = Median(promptRates),
+                promptTokensPerSecond = Medians.Of(promptRates),
                 decodeTokensPerSecond = decode,
                 weightBytesPerSecond = weightRate,
                 referenceDecodeTokensPerSecond = referenceDecode,
@@ -155,7 +156,7 @@ internal static class BenchCommand
                 decodeSpeedupOverReference = referenceDecode is double rd ? decode / rd : (double?)null,
                 streamingReadBytesPerSecond = bandwidth,
                 fractionOfStreamingRead = weightRate / bandwidth,
-                threadRoundTripNanoseconds = roundTrips.Count > 0 ? Median(roundTrips) : (double?)null,
+                threadRoundTripNanoseconds = roundTrips.Count > 0 ? Medians.Of(roundTrips) : (double?)null,
                 context = fill,
                 contextDecodeTokensPerSecond = contextDecode,
                 residentBytesAtContext = contextResident,
@@ -179,12 +180,6 @@ internal static class BenchCommand
             return SagePtqCli.Success;
         });
         return command;
-    }
-
-    internal static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>Null when the FP32 reference weights fit comfortably in memory, else why the reference is skipped.</summary>
@@ -239,7 +234,7 @@ internal static class CudaBench
             fp16.Prefill(ids);
             fp16Rates.Add(DecodeTimer.Decode(fp16, prompt, tokens, ids[^1]));
         }
-        double decode = BenchCommand.Median(rates), fp16Decode = BenchCommand.Median(fp16Rates);
+        double decode = Medians.Of(rates), fp16Decode = Medians.Of(fp16Rates);
         var result = new
         {
             pack = Path.GetFullPath(dir),

@@ -527,23 +527,17 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     graph.Add(1000.0 * CudaEvent.ElapsedMilliseconds(events[^2], events[^1]));
                 }
             }
-            var parts = _launches.Select((launch, i) => (launch.Part, Microseconds: Median(perLaunch[i])))
+            var parts = _launches.Select((launch, i) => (launch.Part, Microseconds: Medians.Of(perLaunch[i])))
                 .GroupBy(x => x.Part)
                 .Select(g => new CudaStepPart(g.Key, g.Count(), g.Sum(x => x.Microseconds)))
                 .ToArray();
             CachedPositions = Math.Max(CachedPositions, position + 1);
-            return new CudaStepProfile(position, parts, parts.Sum(p => p.Microseconds), graph.Count > 0 ? Median(graph.ToArray()) : double.NaN);
+            return new CudaStepProfile(position, parts, parts.Sum(p => p.Microseconds), graph.Count > 0 ? Medians.Of(graph) : double.NaN);
         }
         finally
         {
             foreach (var e in events) e?.Dispose();
         }
-    }
-
-    private static double Median(double[] values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private void CheckInput(ReadOnlySpan<int> tokens, int start)

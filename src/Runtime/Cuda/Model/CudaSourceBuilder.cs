@@ -130,10 +130,6 @@ public sealed class CudaSourceBuilder
     /// <summary>The norm + prepare kernel of a fused group's sage linears: <c>layer03_qkv_prepare</c>.</summary>
     public string FusedPrepareKernelName(int layer, CudaFusedGroup group) => FusedKernelName(layer, group) + "_prepare";
 
-    /// <summary>The members of <paramref name="group"/> in <paramref name="layer"/> whose activation its prepare kernel makes (the sage ones), in order.</summary>
-    public IReadOnlyList<int> PreparedRoles(int layer, CudaFusedGroup group) =>
-        group.Roles.Where(role => _manifest.FindLinear(LinearName(layer, Roles[role]))!.Layout == "sage").ToArray();
-
     /// <summary>The layer number as kernel names write it: two digits, more from 100 layers up.</summary>
     public string LayerNumber(int layer) => layer.ToString(new string('0', _layerDigits), CultureInfo.InvariantCulture);
 
