@@ -384,22 +384,47 @@ __device__ __forceinline__ void copy16(void* destination, const void* source, in
     for (int i = threadIdx.x; i < bytes / 16; i += SAGEPTQ_THREADS) to[i] = from[i];
 }
 
-/// Rows cta·8 + warp, then every ctas·8 rows further, of linear L for token blockIdx.y, one warp per row,
-/// written to output (+ residual). A linear's own gemv hands it the whole grid; a fused launch of several
-/// linears gives each a range of CTAs. L is a layout's Linear type: Staged is what a CTA keeps of the token's
-/// activation in shared memory, stage() fills it, row() returns one row's warp sum to every lane.
+/// A 16-byte load of weights, which a token reads once: on the GPU with the streaming (evict-first) cache hint,
+/// ld.global.cs, so that they do not push the activations and the KV cache out of L2.
+__device__ __forceinline__ uint4 load_streaming(const void* p) {
+#if SAGEPTQ_PTX
+    return __ldcs((const uint4*)p);
+#else
+    return *(const uint4*)p;
+#endif
+}
+
+/// Rows first .. first + R − 1 of linear L (those below L::Rows; y is 0 past them), one after another on the
+/// calling warp: the multi-row step of the layouts that have no faster one. Every lane gets every y.
+template <class L, int R>
+__device__ __forceinline__ void rows_one_by_one(const LinearArgs& args, const typename L::Staged& s, int token, int first, float* y) {
+#pragma unroll
+    for (int r = 0; r < R; r++) y[r] = first + r < L::Rows ? L::row(args, s, token, first + r) : 0.0f;
+}
+
+/// Rows of linear L for token blockIdx.y, L::RowsPerWarp consecutive rows per warp: warp w of CTA `cta` takes
+/// the R rows from (cta·WARPS + w)·R, then every ctas·WARPS·R rows further; written to output (+ residual).
+/// A linear's own gemv hands it the whole grid; a fused launch of several linears gives each a range of CTAs.
+/// Any grid is correct (the rows are strided over it); the host launches ⌈rows / (WARPS·R)⌉ CTAs. L is a
+/// layout's Linear type: Staged is what a CTA keeps of the token's activation in shared memory, stage() fills
+/// it, rows<R>() returns R rows' warp sums to every lane.
 template <class L>
 __device__ __forceinline__ void gemv_ctas(const LinearArgs& args, int cta, int ctas) {
+    constexpr int R = L::RowsPerWarp;
     __shared__ typename L::Staged staged;
     int token = blockIdx.y;
     L::stage(args, token, staged);
     __syncthreads();
-    for (int row = cta * SAGEPTQ_WARPS + threadIdx.x / 32; row < L::Rows; row += ctas * SAGEPTQ_WARPS) {
-        float y = L::row(args, staged, token, row);
-        if (threadIdx.x % 32 == 0) {
-            int64_t at = (int64_t)token * L::Rows + row;
-            args.output[at] = args.residual ? y + args.residual[at] : y;
-        }
+    for (int first = (cta * SAGEPTQ_WARPS + threadIdx.x / 32) * R; first < L::Rows; first += ctas * SAGEPTQ_WARPS * R) {
+        float y[R];
+        L::template rows<R>(args, staged, token, first, y);
+        if (threadIdx.x % 32 == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (first + r < L::Rows) {
+                    int64_t at = (int64_t)token * L::Rows + first + r;
+                    args.output[at] = args.residual ? y[r] + args.residual[at] : y[r];
+                }
     }
 }
 #endif
@@ -646,35 +671,43 @@ SAGEPTQ_HD int plane_word_dot(uint32_t word, const int8_t* blockCodes, int w) {
     return dot;
 }
 
+#if SAGEPTQ_GPU
+/// Σ [sign = +]·q over the 128 weights of a full block that 16 sign bytes cover (lane share `sub` of 2): plane p
+/// of the four words covers the 16 contiguous code bytes 32p + 16·sub, which codes[p] holds.
+__device__ __forceinline__ int planes_dot(uint4 words, const uint4* codes) {
+    int dot = 0;
+#pragma unroll
+    for (int p = 0; p < 8; p++) {
+        dot = dot4((int)((words.x >> p) & 0x01010101u), (int)codes[p].x, dot);
+        dot = dot4((int)((words.y >> p) & 0x01010101u), (int)codes[p].y, dot);
+        dot = dot4((int)((words.z >> p) & 0x01010101u), (int)codes[p].z, dot);
+        dot = dot4((int)((words.w >> p) & 0x01010101u), (int)codes[p].w, dot);
+    }
+    return dot;
+}
+
+/// A lane's 128 code bytes of a full block for planes_dot: one 16-byte shared load per plane instead of four
+/// 4-byte ones (shared-memory load issue, not the dp4a, is the tighter limit).
+__device__ __forceinline__ void load_plane_codes(const int8_t* blockCodes, int sub, uint4* codes) {
+#pragma unroll
+    for (int p = 0; p < 8; p++) codes[p] = *(const uint4*)(blockCodes + 32 * p + 16 * sub);
+}
+#endif
+
 /// Lane `sub` of the LANES lanes sharing a full block: words sub·W .. sub·W + W − 1 of its 32 bytes
-/// (W = 8 / LANES), fetched in one 16-byte load on the GPU when W = 4 and the address allows it.
+/// (W = 8 / LANES); on the GPU with W = 4 one 16-byte load when the address allows it.
 template <int LANES>
 SAGEPTQ_HD int lane_block_dot(const uint8_t* blockSigns, const int8_t* blockCodes, int sub) {
     constexpr int W = 8 / LANES;
-    uint32_t words[W];
 #if SAGEPTQ_GPU
     if (W == 4 && ((uint64_t)blockSigns & 15) == 0) {
-        uint4 v = *(const uint4*)(blockSigns + 16 * sub);
-        words[0] = v.x; words[1 % W] = v.y; words[2 % W] = v.z; words[3 % W] = v.w;
-    } else
-#endif
-    for (int k = 0; k < W; k++) words[k] = load_u32(blockSigns + 4 * (sub * W + k));
-    int dot = 0;
-#if SAGEPTQ_GPU
-    if (W == 4) {
-        // Plane p of the four words covers the 16 contiguous code bytes 32p + 16·sub: one 16-byte shared load
-        // per plane instead of four 4-byte ones (shared-memory load issue, not the dp4a, is the tighter limit).
-        for (int p = 0; p < 8; p++) {
-            uint4 q = *(const uint4*)(blockCodes + 32 * p + 16 * sub);
-            dot = dot4((int)((words[0] >> p) & 0x01010101u), (int)q.x, dot);
-            dot = dot4((int)((words[1 % W] >> p) & 0x01010101u), (int)q.y, dot);
-            dot = dot4((int)((words[2 % W] >> p) & 0x01010101u), (int)q.z, dot);
-            dot = dot4((int)((words[3 % W] >> p) & 0x01010101u), (int)q.w, dot);
-        }
-        return dot;
+        uint4 codes[8];
+        load_plane_codes(blockCodes, sub, codes);
+        return planes_dot(load_streaming(blockSigns + 16 * sub), codes);
     }
 #endif
-    for (int k = 0; k < W; k++) dot += plane_word_dot(words[k], blockCodes, sub * W + k);
+    int dot = 0;
+    for (int k = 0; k < W; k++) dot += plane_word_dot(load_u32(blockSigns + 4 * (sub * W + k)), blockCodes, sub * W + k);
     return dot;
 }
 
@@ -719,29 +752,39 @@ SAGEPTQ_HD float weight_scale(const LinearArgs& args, int row, int col) {
     return SCALE_MODE == 1 ? read_half(at(args, S::RowScales), row) * table : table;
 }
 
+/// The full blocks of row_partial with folded scales: Σ_b d_b·(this lane's share of Σ_{j∈b}[+]·q_j), BlocksPerPass
+/// blocks per warp pass: lane l takes share l mod LanesPerBlock of block BlocksPerPass·pass + l / LanesPerBlock, so
+/// consecutive lanes read consecutive bytes of the row.
+template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+SAGEPTQ_HD float full_blocks_partial(const LinearArgs& args, const int8_t* codes, const float* scales, int row, int lane) {
+    typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
+    const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
+    float part = 0;
+    for (int b = lane / S::LanesPerBlock; b < S::FullBlocks; b += S::BlocksPerPass)
+        part += scales[b] * (float)lane_block_dot<S::LanesPerBlock>(signs + 32 * b, codes + 256 * b, lane % S::LanesPerBlock);
+    return part;
+}
+
 /// One lane's share (of 32) of y_row for one token; the 32 shares add up to
 /// y_i = a_i·(2·Σ_b d_b·Σ_{j∈b}[+]·q_j − Σ_b d_b·Σq_b) + t_i·Σ_r (code_ir − 2^(b−1))·x'_r + μ_i·Σ_unsalient x'
 /// (folded scales; unfolded: Σ_j α_ij·(±1)·d_b·q_j for the binary part). `codes`/`scales`/`totals` are this
-/// token's activation (shared memory on the GPU), `input` its rotated float x'.
+/// token's activation (shared memory on the GPU), `input` its rotated float x'. `blocks` is the lane's
+/// full_blocks_partial with folded scales (0 unfolded): row_partial below, or a warp that computes it for
+/// several rows at once (Linear::rows).
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
-SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const float* scales, const float* input,
-                             const float* totals, int row, int lane) {
+SAGEPTQ_HD float row_partial_from(const LinearArgs& args, const int8_t* codes, const float* scales, const float* input,
+                                  const float* totals, int row, int lane, float blocks) {
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
     float rowScale = SCALE_MODE == 1 ? read_half(at(args, S::RowScales), row) : 1.0f;
     float offset = (FLAGS & RowOffsets) ? read_half(at(args, S::RowOffsetsAt), row) : 0.0f;
-    float part = 0;
+    const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
+    float part = blocks;
     if (S::Folded) {
-        // Full blocks, BlocksPerPass per warp pass: lane l takes share l mod LanesPerBlock of block
-        // BlocksPerPass·pass + l / LanesPerBlock; consecutive lanes read consecutive bytes of the row.
-        const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
-        for (int b = lane / S::LanesPerBlock; b < S::FullBlocks; b += S::BlocksPerPass)
-            part += scales[b] * (float)lane_block_dot<S::LanesPerBlock>(signs + 32 * b, codes + 256 * b, lane % S::LanesPerBlock);
         if (S::TailWeights > 0)
             part += scales[S::FullBlocks] * (float)tail_dot<COLS>(signs + S::FullBlocks * 32, codes + S::FullBlocks * 256, lane);
         part = rowScale * 2.0f * part;
         if (lane == 0) part -= rowScale * totals[0];
     } else {
-        const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)row * S::Stride;
         for (int j = lane; j < COLS; j += 32) {
             int blockStart = j / 256 * 256, width = j >= S::FullBlocks * 256 ? S::TailBytes : 32, t = j - blockStart;
             bool positive = (signs[blockStart / 8 + t % width] >> (t / width)) & 1;
@@ -781,13 +824,25 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
     return part;
 }
 
+/// One lane's share of y_row (see row_partial_from).
+template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
+SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const float* scales, const float* input,
+                             const float* totals, int row, int lane) {
+    float blocks = Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>::Folded
+        ? full_blocks_partial<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args, codes, scales, row, lane) : 0.0f;
+    return row_partial_from<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args, codes, scales, input, totals, row, lane, blocks);
+}
+
 /// The sage gemv as a type (see gemv_ctas): the token's codes and block scales (≤ 12 KB for 11008 columns)
 /// and its totals are staged once per CTA in shared memory and every warp reads them there; sign bytes come
-/// from global memory once, 16 bytes per lane per pass (4 on odd shapes).
+/// from global memory once, 16 bytes per lane per pass (4 on odd shapes). On the fast path (folded scales,
+/// 16-byte sign rows: every LLaMA shape) a warp takes four rows at once, so each lane loads its codes of a
+/// block from shared memory once for four rows and has four weight loads in flight (docs/cuda-kernels.md).
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 struct Linear {
     typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
-    static constexpr int Rows = ROWS;
+    static constexpr bool FastPath = S::Folded && S::LanesPerBlock == 2;
+    static constexpr int Rows = ROWS, RowsPerWarp = FastPath ? 4 : 1;
     static constexpr int CodeBytes = (S::Blocks * 256 + 15) / 16 * 16;
     struct Staged {
         __align__(16) int8_t codes[CodeBytes];
@@ -805,10 +860,37 @@ struct Linear {
         return warp_sum(row_partial<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(
             args, s.codes, s.scales, args.input + (int64_t)token * COLS, s.totals, row, threadIdx.x % 32));
     }
+    /// Rows first .. first + R − 1 (y is 0 past ROWS). On the fast path the full blocks of all R rows go
+    /// together, block by block, each row's float sum in row_partial's order, so every y has row()'s bits.
+    template <int R>
+    static __device__ __forceinline__ void rows(const LinearArgs& args, const Staged& s, int token, int first, float* y) {
+        const uint8_t* signs = (const uint8_t*)at(args, S::Signs) + (int64_t)first * S::Stride;
+        if (!FastPath || ((uint64_t)signs & 15) != 0) { rows_one_by_one<Linear, R>(args, s, token, first, y); return; }
+        int lane = threadIdx.x % 32, sub = lane % 2;
+        float blocks[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) blocks[r] = 0;
+        for (int b = lane / 2; b < S::FullBlocks; b += S::BlocksPerPass) {
+            uint4 codes[8], words[R];
+#pragma unroll
+            for (int r = 0; r < R; r++)   // all R loads issued before the first is used
+                if (first + r < ROWS) words[r] = load_streaming(signs + (int64_t)r * S::Stride + 32 * b + 16 * sub);
+            load_plane_codes(s.codes + 256 * b, sub, codes);
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (first + r < ROWS) blocks[r] += s.scales[b] * (float)planes_dot(words[r], codes);
+        }
+        const float* input = args.input + (int64_t)token * COLS;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            y[r] = first + r < ROWS
+                ? warp_sum(row_partial_from<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE>(args, s.codes, s.scales, input, s.totals, first + r, lane, blocks[r]))
+                : 0.0f;
+    }
 #endif
 };
 
-/// The kernel: one warp per output row (rows strided over the grid), grid.y = token.
+/// The kernel: Linear::RowsPerWarp rows per warp (strided over the grid), grid.y = token.
 template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
 __device__ __forceinline__ void gemv(const LinearArgs args) {
 #if SAGEPTQ_GPU
@@ -889,13 +971,15 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
             part += read_half(args.sections[1], slot) * (scales[b] * (float)(dot - zero * sum));
         }
     }
-    int reservedAt = actOrder ? 4 : 3;
-    if (args.sections[reservedAt] != 0) {
-        const uint8_t* index = (const uint8_t*)args.sections[reservedAt];
-        int64_t count = args.section_bytes[reservedAt] / 4;
+    // The reserved pair sits after group_index when there is one. Selected by constant indexes: a run-time index
+    // into the kernel's argument struct would make the GPU copy the whole struct to local memory.
+    const uint8_t* index = (const uint8_t*)(actOrder ? args.sections[4] : args.sections[3]);
+    if (index != 0) {
+        const void* values = actOrder ? args.sections[5] : args.sections[4];
+        int64_t count = (actOrder ? args.section_bytes[4] : args.section_bytes[3]) / 4;
         int64_t first = lower_bound(index, count, rowStart), last = lower_bound(index, count, rowStart + COLS);
         for (int64_t k = first + lane; k < last; k += 32)
-            part += read_half(args.sections[reservedAt + 1], k) * input[(int64_t)read_u32(index + 4 * k) - rowStart];
+            part += read_half(values, k) * input[(int64_t)read_u32(index + 4 * k) - rowStart];
     }
     return part;
 }
@@ -904,7 +988,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const int8_t* codes, const 
 template <int ROWS, int COLS, int BITS, int GROUP_SIZE>
 struct Linear {
     typedef Shape<ROWS, COLS, BITS, GROUP_SIZE> S;
-    static constexpr int Rows = ROWS;
+    static constexpr int Rows = ROWS, RowsPerWarp = 1;
     struct Staged {
         int8_t codes[S::Blocks * 32];
         float scales[S::Blocks];
@@ -916,6 +1000,10 @@ struct Linear {
     }
     static __device__ __forceinline__ float row(const LinearArgs& args, const Staged& s, int token, int row) {
         return warp_sum(row_partial<ROWS, COLS, BITS, GROUP_SIZE>(args, s.codes, s.scales, args.input + (int64_t)token * COLS, row, threadIdx.x % 32));
+    }
+    template <int R>
+    static __device__ __forceinline__ void rows(const LinearArgs& args, const Staged& s, int token, int first, float* y) {
+        rows_one_by_one<Linear, R>(args, s, token, first, y);
     }
 #endif
 };
@@ -946,7 +1034,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const float* input, int row
         for (int c = lane; c < COLS / 8; c += 32) {
             uint32_t w[4];
 #if SAGEPTQ_GPU
-            uint4 v = *(const uint4*)(weights + 16 * c);
+            uint4 v = load_streaming(weights + 16 * c);
             w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
 #else
             for (int k = 0; k < 4; k++) w[k] = read_u32(weights + 16 * c + 4 * k);
@@ -964,7 +1052,7 @@ SAGEPTQ_HD float row_partial(const LinearArgs& args, const float* input, int row
 /// The f16 gemv as a type (see gemv_ctas): the float input is read from global memory, nothing is staged.
 template <int ROWS, int COLS>
 struct Linear {
-    static constexpr int Rows = ROWS;
+    static constexpr int Rows = ROWS, RowsPerWarp = 1;
     struct Staged {
         int unused;   // a member, so that every compiler gives the shared variable a size
     };
@@ -972,6 +1060,10 @@ struct Linear {
     static __device__ __forceinline__ void stage(const LinearArgs&, int, Staged&) {}
     static __device__ __forceinline__ float row(const LinearArgs& args, const Staged&, int token, int row) {
         return warp_sum(row_partial<ROWS, COLS>(args, args.input + (int64_t)token * COLS, row, threadIdx.x % 32));
+    }
+    template <int R>
+    static __device__ __forceinline__ void rows(const LinearArgs& args, const Staged& s, int token, int first, float* y) {
+        rows_one_by_one<Linear, R>(args, s, token, first, y);
     }
 #endif
 };
@@ -1036,20 +1128,27 @@ __device__ __forceinline__ void swiglu_quantize(const SwigluArgs args) {
 
 /// Gate and up of an MLP in one launch, with the SwiGLU: a warp computes row r of both and writes
 /// silu(gate_r)·up_r to gate.output (up.output is not written): the float swiglu_quantize would make of the
-/// two outputs, without them going through memory. G and U are Linear types (gemv_ctas); grid as one gemv.
+/// two outputs, without them going through memory. G and U are Linear types (gemv_ctas); a warp takes the smaller
+/// of their RowsPerWarp; grid as one gemv of that many rows per warp.
 template <class G, class U>
 __device__ __forceinline__ void gemv_swiglu(const LinearArgs& gate, const LinearArgs& up) {
     static_assert(G::Rows == U::Rows, "gate and up have the same rows");
 #if SAGEPTQ_GPU
+    constexpr int R = G::RowsPerWarp < U::RowsPerWarp ? G::RowsPerWarp : U::RowsPerWarp;   // rows a warp takes of both
     __shared__ typename G::Staged gateStaged;
     __shared__ typename U::Staged upStaged;
     int token = blockIdx.y;
     G::stage(gate, token, gateStaged);
     U::stage(up, token, upStaged);
     __syncthreads();
-    for (int row = blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32; row < G::Rows; row += gridDim.x * SAGEPTQ_WARPS) {
-        float g = G::row(gate, gateStaged, token, row), u = U::row(up, upStaged, token, row);
-        if (threadIdx.x % 32 == 0) gate.output[(int64_t)token * G::Rows + row] = swiglu(g, u);
+    for (int first = (blockIdx.x * SAGEPTQ_WARPS + threadIdx.x / 32) * R; first < G::Rows; first += gridDim.x * SAGEPTQ_WARPS * R) {
+        float g[R], u[R];
+        G::template rows<R>(gate, gateStaged, token, first, g);
+        U::template rows<R>(up, upStaged, token, first, u);
+        if (threadIdx.x % 32 == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (first + r < G::Rows) gate.output[(int64_t)token * G::Rows + first + r] = swiglu(g[r], u[r]);
     }
 #endif
 }

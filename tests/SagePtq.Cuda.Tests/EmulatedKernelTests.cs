@@ -1,4 +1,6 @@
 using System.Text;
+using SagePtq.Runtime.Cuda.Model;
+using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Packing.Layouts;
 
 namespace SagePtq.Cuda.Tests;
@@ -90,9 +92,11 @@ public sealed class EmulatorHarness : IDisposable
 
                 """);
         }
+        foreach (var c in SageKernelTests.Cases)
+            source.Append($"extern \"C\" int rows_per_warp_{c.Id}() {{ return sage::Linear<{Constants(c)}>::RowsPerWarp; }}\n");
         foreach (var c in SageCases)
         {
-            string t = $"{c.Rows}, {c.Cols}, {(int)c.Flags}, {c.Groups}, {c.SalientBits}, {c.Salient}, {c.ScaleMode}";
+            string t = Constants(c);
             source.Append($$"""
                 // Two tokens: the host prepare and lane sums, then prepare_activation and gemv (one CTA in x, so
                 // warps stride over the rows; tokens in y), then gemv again with a residual.
@@ -125,6 +129,9 @@ public sealed class EmulatorHarness : IDisposable
         return source.ToString();
     }
 
+    /// <summary>The sage template constants of a case, in the header's order.</summary>
+    private static string Constants(SageKernelCase c) => $"{c.Rows}, {c.Cols}, {(int)c.Flags}, {c.Groups}, {c.SalientBits}, {c.Salient}, {c.ScaleMode}";
+
     public void Dispose() => _native?.Dispose();
 }
 
@@ -141,7 +148,39 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
 
     [ClangTheory]
     [MemberData(nameof(SageCases))]
-    public void SageKernelsMatchTheHostMath(SageKernelCase c)
+    public void SageKernelsMatchTheHostMath(SageKernelCase c) => RunSage(c, misalign: false);
+
+    /// <summary>
+    /// Sections 4 bytes past a 16-byte boundary: the gemv falls back to one row at a time with 4-byte sign loads, and
+    /// must give the bits of the aligned run (where a warp takes four rows at once on the fast path).
+    /// </summary>
+    [ClangTheory]
+    [MemberData(nameof(SageCases))]
+    public void SageGemvGivesTheSameBitsAtAnyAlignment(SageKernelCase c)
+    {
+        var aligned = RunSage(c, misalign: false);
+        var misaligned = RunSage(c, misalign: true);
+        Assert.Equal(aligned, misaligned);
+    }
+
+    /// <summary>The host sizes gemv grids by CudaSourceBuilder.RowsPerWarp: the header's rule, for every kind of sage linear.</summary>
+    [ClangFact]
+    public void HostRowsPerWarpIsTheHeaders()
+    {
+        foreach (var c in SageKernelTests.Cases)
+        {
+            var parameters = new Dictionary<string, int>
+            {
+                ["flags"] = (int)c.Flags, ["groups"] = c.Groups, ["salient_bits"] = c.SalientBits, ["salient_count"] = c.Salient, ["scale_mode"] = c.ScaleMode,
+            };
+            var record = new LinearRecord("w", 0, c.Rows, c.Cols, "sage", parameters, [], new LinearStats(c.Groups, 0, 0, c.SalientBits, 1));
+            int header = ((delegate* unmanaged<int>)harness.Native.Export($"rows_per_warp_{c.Id}"))();
+            Assert.Equal(header, CudaSourceBuilder.RowsPerWarp(record));
+        }
+    }
+
+    /// <summary>Runs case <paramref name="c"/> on two tokens, checks it against the host math, and returns the gemv's outputs.</summary>
+    private float[] RunSage(SageKernelCase c, bool misalign)
     {
         var e = SageKernelTests.Build(c, seed: SageKernelTests.StableSeed(c.Id));
         var payload = SageLayout.Encode(e);
@@ -155,7 +194,7 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
         var (hostSums, sums) = (new int[2 * blocks], new int[2 * blocks]);
         var call = (delegate* unmanaged<nint*, long*, float*, ulong, float*, float*, sbyte*, float*, int*, float*, float*,
             float*, float*, sbyte*, float*, int*, float*, float*, float*, float*, void>)harness.Native.Export($"emu_sage_{c.Id}");
-        using (var pinned = new PinnedSections(payload.Sections.Select(s => s.Bytes).ToList()))
+        using (var pinned = new PinnedSections(payload.Sections.Select(s => s.Bytes).ToList(), misalign))
         fixed (nint* sp = pinned.Pointers)
         fixed (long* lp = pinned.Lengths)
         fixed (float* xp = x, hr = hostRotated, hw = hostWork, hd = hostScales, ht = hostTotals, hy = hostY)
@@ -180,6 +219,7 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
             Assert.True(Math.Abs(y[i] - hostY[i]) <= 1e-5 * scale + 1e-7, $"output {i}: emulated {y[i]} vs host {hostY[i]}");
             Assert.Equal(y[i] + residual[i], y2[i]);
         }
+        return y;
     }
 
     [ClangFact]

@@ -45,32 +45,37 @@ internal sealed class NativeHarness : IDisposable
     }
 }
 
-/// <summary>Byte arrays pinned for the duration of a native call (the sections of a payload).</summary>
-internal sealed class PinnedSections : IDisposable
+/// <summary>
+/// The sections of a payload copied to native memory for the duration of native calls, each at a 16-byte
+/// boundary as the device upload puts them (the 16-byte load paths need it), or, with <c>misalign</c>, 4 bytes
+/// past one, so that the kernels' fallbacks for other addresses run.
+/// </summary>
+internal sealed unsafe class PinnedSections : IDisposable
 {
-    private readonly List<GCHandle> _handles = [];
+    private readonly List<nint> _blocks = [];
 
     /// <summary>SAGEPTQ_MAX_SECTIONS pointers and lengths, null and 0 past the last section.</summary>
     public nint[] Pointers { get; } = new nint[10];
 
     public long[] Lengths { get; } = new long[10];
 
-    public PinnedSections(IReadOnlyList<byte[]> sections)
+    public PinnedSections(IReadOnlyList<byte[]> sections, bool misalign = false)
     {
         if (sections.Count > Pointers.Length) throw new ArgumentException($"{sections.Count} sections, the header takes at most {Pointers.Length}");
+        int shift = misalign ? 4 : 0;
         for (int k = 0; k < sections.Count; k++)
         {
             // An empty section still needs a non-null address (the header tells absent sections by null).
-            byte[] bytes = sections[k].Length > 0 ? sections[k] : new byte[1];
-            var handle = GCHandle.Alloc(bytes, GCHandleType.Pinned);
-            _handles.Add(handle);
-            Pointers[k] = handle.AddrOfPinnedObject();
+            var block = (byte*)NativeMemory.AlignedAlloc((nuint)(shift + Math.Max(sections[k].Length, 1)), 16);
+            _blocks.Add((nint)block);
+            sections[k].CopyTo(new Span<byte>(block + shift, sections[k].Length));
+            Pointers[k] = (nint)(block + shift);
             Lengths[k] = sections[k].Length;
         }
     }
 
     public void Dispose()
     {
-        foreach (var handle in _handles) handle.Free();
+        foreach (var block in _blocks) NativeMemory.AlignedFree((void*)block);
     }
 }

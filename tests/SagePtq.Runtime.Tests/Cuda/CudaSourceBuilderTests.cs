@@ -247,11 +247,28 @@ public sealed class CudaSourceBuilderTests
             var stdout = process.StandardOutput.ReadToEnd();
             process.WaitForExit();
             Assert.True(process.ExitCode == 0, $"clang-14 refused the {variant} {file} (exit {process.ExitCode}):\n{stdout}{stderr.Result}");
-            var shared = SharedBytesPerKernel(File.ReadAllText(dir.File(file + ".ptx")));
+            var ptx = File.ReadAllText(dir.File(file + ".ptx"));
+            var shared = SharedBytesPerKernel(ptx);
             Assert.Equal(kernels.Order(StringComparer.Ordinal), shared.Keys.Order(StringComparer.Ordinal));
             foreach (var (kernel, bytes) in shared)
                 Assert.True(bytes <= StaticSharedLimit, $"{variant} {kernel} declares {bytes} bytes of static shared memory, over the {StaticSharedLimit} a kernel may have");
+            foreach (var (kernel, bytes) in LocalBytesPerKernel(ptx))
+                Assert.True(bytes == 0, $"{variant} {kernel} keeps {bytes} bytes in local memory (a register array indexed at run time, or a loop left rolled)");
         }
+    }
+
+    /// <summary>Each kernel (.entry) of a PTX module and the size of its local-memory frame (<c>__local_depot</c>; 0 when it has none).</summary>
+    internal static Dictionary<string, long> LocalBytesPerKernel(string ptx)
+    {
+        var entries = Regex.Matches(ptx, @"\.entry (\w+)\(");
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (int i = 0; i < entries.Count; i++)
+        {
+            int end = i + 1 < entries.Count ? entries[i + 1].Index : ptx.Length;
+            var depot = Regex.Match(ptx[entries[i].Index..end], @"\.local \.align \d+ \.b8 \t*__local_depot\d+\[(\d+)\];");
+            result[entries[i].Groups[1].Value] = depot.Success ? long.Parse(depot.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        }
+        return result;
     }
 
     /// <summary>The most static shared memory a CUDA kernel may declare (48 KiB; more must be dynamic and opted into).</summary>

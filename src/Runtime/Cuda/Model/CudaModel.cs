@@ -22,7 +22,7 @@ namespace SagePtq.Runtime.Cuda.Model;
 /// </summary>
 public sealed class CudaModel : IGreedyLanguageModel, IDisposable
 {
-    private const uint Threads = 256;
+    private const uint Threads = 32 * CudaSourceBuilder.WarpsPerCta;
 
     private readonly PackedModel _pack;
     private readonly bool _ownsPack;
@@ -198,8 +198,8 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     }
                     var gemvKernel = decodeModule.GetKernel(sources.FusedKernelName(layer, group));
                     var grid = group.SwiGlu
-                        ? Dim3.BlocksFor(members[0].Plan.Record.Rows, CudaSourceBuilder.RowsPerCta)
-                        : (uint)members.Sum(m => Dim3.BlocksFor(m.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
+                        ? CudaSourceBuilder.SwiGluCtas(members[0].Plan.Record, members[1].Plan.Record)
+                        : (uint)members.Sum(m => CudaSourceBuilder.GemvCtas(m.Plan.Record));
                     _launches.Add(new(group.SwiGlu ? $"{part} gemv + SwiGLU" : $"{part} gemv", s => gemvKernel.Launch(grid, Threads, 0, s, gemv.Pointers)));
                 }
 
@@ -374,11 +374,11 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
         return output;
     }
 
-    /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (grid ⌈rows/8⌉, 256 threads).</summary>
+    /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (256 threads, CudaSourceBuilder.GemvCtas CTAs).</summary>
     private StepLaunch[] LinearLaunches(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual, string part)
     {
         var (args, prepare) = Arguments(kernels.Plan, input, inputQuant, output, residual, _sage[0]);
-        var grid = new Dim3(Dim3.BlocksFor(kernels.Plan.Record.Rows, CudaSourceBuilder.RowsPerCta));
+        var grid = new Dim3(CudaSourceBuilder.GemvCtas(kernels.Plan.Record));
         var gemv = kernels.Gemv;
         var gemvLaunch = new StepLaunch($"{part} gemv", s => gemv.Launch(grid, Threads, 0, s, args));
         if (prepare is not { } p) return [gemvLaunch];

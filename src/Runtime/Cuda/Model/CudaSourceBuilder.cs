@@ -235,19 +235,20 @@ public sealed class CudaSourceBuilder
             if (group.SwiGlu)
             {
                 s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names).Append(" in one launch with the SwiGLU: a warp computes row r of both and writes silu(gate)·up to ")
-                    .Append(Parameter(members[0].Role)).Append(".output; eight rows a CTA\n");
+                    .Append(Parameter(members[0].Role)).Append(".output; ")
+                    .Append(I(WarpsPerCta * Math.Min(RowsPerWarp(members[0].Linear), RowsPerWarp(members[1].Linear)))).Append(" rows a CTA\n");
                 s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(gemv).Append('(').Append(parameters).Append(")\n{\n");
                 s.Append("    sageptq::gemv_swiglu<").Append(string.Join(", ", members.Select(m => LinearType(m.Linear)))).Append(">(")
                     .Append(names).Append(");\n}\n");
                 continue;
             }
-            var ctas = members.Select(m => Dim3.BlocksFor(m.Linear.Rows, RowsPerCta)).ToArray();
-            s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names).Append(" in one launch, eight rows a CTA:");
+            var ctas = members.Select(m => GemvCtas(m.Linear)).ToArray();
+            s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names).Append(" in one launch:");
             uint first = 0;
             for (int i = 0; i < members.Length; i++)
             {
                 s.Append(i == 0 ? " CTAs " : ", ").Append(I(first)).Append('–').Append(I(first + ctas[i] - 1)).Append(' ').Append(Parameter(members[i].Role))
-                    .Append(" (").Append(I(members[i].Linear.Rows)).Append(" rows)");
+                    .Append(" (").Append(I(members[i].Linear.Rows)).Append(" rows, ").Append(I(WarpsPerCta * RowsPerWarp(members[i].Linear))).Append(" a CTA)");
                 first += ctas[i];
             }
             s.Append('\n');
@@ -272,8 +273,31 @@ public sealed class CudaSourceBuilder
         .Append(_generatedBy).Append(" from manifest ").Append(_manifestSha256).Append('\n')
         .Append("#include \"").Append(HeaderName).Append("\"\n");
 
-    /// <summary>Rows of a gemv that one CTA takes (eight warps, one row each), as every gemv launch grid counts them.</summary>
-    public const int RowsPerCta = 8;
+    /// <summary>Warps in a CTA of every kernel (SAGEPTQ_THREADS / 32 in the header).</summary>
+    public const int WarpsPerCta = 8;
+
+    /// <summary>
+    /// Rows of <paramref name="linear"/> one warp takes at once: the header's <c>Linear::RowsPerWarp</c>, four on the
+    /// sage fast path (scales folded into the activation, sign rows of whole 16-byte chunks), else one. The grid only
+    /// sizes the work (gemv_ctas strides its rows over any grid), so a mismatch would cost speed, not results;
+    /// a test holds the two rules equal.
+    /// </summary>
+    public static int RowsPerWarp(LinearRecord linear)
+    {
+        ArgumentNullException.ThrowIfNull(linear);
+        if (linear.Layout != "sage") return 1;
+        var flags = (SageFlags)linear.Parameters["flags"];
+        bool folded = linear.Parameters["scale_mode"] != 2 && (flags & SageFlags.GroupPerWeight) == 0;
+        bool wholeChunks = (linear.Cols + 7) / 8 % 16 == 0;
+        return folded && wholeChunks ? 4 : 1;
+    }
+
+    /// <summary>The CTAs a gemv launch of <paramref name="linear"/> gets: one per <see cref="WarpsPerCta"/>·<see cref="RowsPerWarp"/> rows.</summary>
+    public static uint GemvCtas(LinearRecord linear) => Dim3.BlocksFor(linear.Rows, (uint)(WarpsPerCta * RowsPerWarp(linear)));
+
+    /// <summary>The CTAs of gate and up's SwiGLU launch, where a warp takes the smaller of their rows per warp.</summary>
+    public static uint SwiGluCtas(LinearRecord gate, LinearRecord up) =>
+        Dim3.BlocksFor(gate.Rows, (uint)(WarpsPerCta * Math.Min(RowsPerWarp(gate), RowsPerWarp(up))));
 
     /// <summary>A kernel parameter's name for a role: <c>q_proj</c>.</summary>
     private static string Parameter(string role) => role[(role.LastIndexOf('.') + 1)..];
