@@ -8,8 +8,11 @@ namespace SagePtq.Cuda.Tests;
 /// <summary>The harness of <see cref="EmulatedKernelTests"/>: the __global__ side on the emulator next to the host math.</summary>
 public sealed class EmulatorHarness : IDisposable
 {
-    /// <summary>Sage cases that take each path of the kernel: 16-byte and 4-byte sign loads, tails, unfolded scales, per-weight salient.</summary>
-    public static readonly SageKernelCase[] SageCases = [.. new[] { 2, 3, 5, 6, 8 }.Select(i => SageKernelTests.Cases[i])];
+    /// <summary>
+    /// Sage cases that take each path of the kernel: 16-byte and 4-byte sign loads, tails, unfolded scales, per-weight
+    /// salient; Hadamard blocks within a warp's shuffles and past them, on chip and in global memory.
+    /// </summary>
+    public static readonly SageKernelCase[] SageCases = [.. new[] { 2, 3, 5, 6, 8, 10, 11 }.Select(i => SageKernelTests.Cases[i])];
 
     private readonly NativeHarness? _native;
 

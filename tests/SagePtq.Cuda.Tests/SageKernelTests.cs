@@ -81,6 +81,9 @@ public sealed unsafe class SageKernelTests(SageHarness harness) : IClassFixture<
         new(6, 520, SageFlags.GroupPerWeight | SageFlags.RowOffsets, 5, 4, 4, 1),
         new(8, 384, SageFlags.SalientPerWeight | SageFlags.RowOffsets, 3, 5, 10, 1),
         new(8, 200, SageFlags.SalientPerWeight | SageFlags.GroupPerWeight | SageFlags.RowOffsets | SageFlags.Rotated, 3, 6, 9, 2),
+        // Hadamard blocks above 256 (stages past the warp shuffles), and more rows than a CTA's warps take at once.
+        new(12, 512, SageFlags.RowOffsets | SageFlags.Rotated, 2, 8, 6, 0),
+        new(37, 2048, SageFlags.Rotated, 4, 4, 40, 1),
     ];
 
     public static TheoryData<SageKernelCase> All() => new(Cases);

@@ -537,17 +537,22 @@ partial class SageLm7mModel
             return z ^ (z >> 31);
         }
 
-        /// Butterfly p (of cols / 2) of the stage with span h of the blockwise Walsh–Hadamard transform (block b =
-        /// the largest power of two dividing cols): (x_i, x_{i+h}) → (x_i + x_{i+h}, x_i − x_{i+h}). The pairs of a
-        /// stage are disjoint and each output is the same two-operand float operation as in RandomizedHadamard, so
-        /// any order within a stage, or threads side by side, gives the CPU's bits.
-        SAGEPTQ_HD void butterfly(float* x, int cols, int h, int p) {
-            int b = cols & -cols, start = p / (b / 2) * b, r = p % (b / 2);
-            int i = start + r / h * 2 * h + r % h;
+        /// Butterfly p (of cols / 2) of the stage with span h = 2^shift of the blockwise Walsh–Hadamard transform
+        /// (block b = the largest power of two dividing cols): (x_i, x_{i+h}) → (x_i + x_{i+h}, x_i − x_{i+h}). The
+        /// pairs of a stage are disjoint and each output is the same two-operand float operation as in
+        /// RandomizedHadamard, so any order within a stage, or threads side by side, gives the CPU's bits. The span is
+        /// a shift, so that finding the pair takes shifts and masks, not a division by a run-time h.
+        SAGEPTQ_HD void butterfly(float* x, int cols, int shift, int p) {
+            int b = cols & -cols, h = 1 << shift, start = p / (b / 2) * b, r = p % (b / 2);
+            int i = start + ((r >> shift) << (shift + 1)) + (r & (h - 1));
             float u = x[i], v = x[i + h];
             x[i] = u + v;
             x[i + h] = u - v;
         }
+
+        /// (u, v) → u + v on the lower element of a butterfly, u − v on the upper: the one float operation of each
+        /// output, whichever side holds it.
+        SAGEPTQ_HD float butterfly_half(float mine, float other, bool lower) { return lower ? mine + other : other - mine; }
 
         /// The steps of sage::prepare, each a function of one element so that the host loops them in order and a CTA
         /// runs each across its threads with a barrier between steps (sage::prepare_activation).
@@ -562,10 +567,8 @@ partial class SageLm7mModel
                 return negative ? x * -1.0f : x;
             }
 
-            /// The last step of the rotation: one multiply by (float)(1/√b).
-            static SAGEPTQ_HD void normalize(float* rotated, int j) {
-                rotated[j] *= (float)(1.0 / square_root((double)Block));
-            }
+            /// The last step of the rotation: one multiply of each value by this, (float)(1/√b).
+            static SAGEPTQ_HD float normalizer() { return (float)(1.0 / square_root((double)Block)); }
 
             /// v_j = c_g(j)·x'_j when the scale folds into the activation (scale modes 0/1, column groups), else x'_j.
             static SAGEPTQ_HD void fold(const void* const* sections, const float* rotated, float* work, int j) {
@@ -597,9 +600,10 @@ partial class SageLm7mModel
             typedef PrepareSteps<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> Step;
             for (int j = 0; j < COLS; j++) rotated[j] = Step::sign(x[j], seed, j);
             if (FLAGS & Rotated) {
-                for (int h = 1; h < Step::Block; h <<= 1)
-                    for (int p = 0; p < COLS / 2; p++) butterfly(rotated, COLS, h, p);
-                for (int j = 0; j < COLS; j++) Step::normalize(rotated, j);
+                for (int shift = 0; (1 << shift) < Step::Block; shift++)
+                    for (int p = 0; p < COLS / 2; p++) butterfly(rotated, COLS, shift, p);
+                float normalizer = Step::normalizer();
+                for (int j = 0; j < COLS; j++) rotated[j] *= normalizer;
             }
             float salientSum = 0, sum = 0;
             for (int j = 0; j < COLS; j++) sum += rotated[j];
@@ -643,6 +647,47 @@ partial class SageLm7mModel
         #endif
 
         #if SAGEPTQ_GPU
+        /// The first step of a rotated prepare on the calling CTA, without a barrier between its stages: each thread
+        /// takes chunks of 8 consecutive values, x_j·inverse·w_j (w = norm_weight, or x_j alone without it) with the
+        /// rotation's signs, and runs the Hadamard stages of span < 256 on them: spans 1, 2, 4 inside the chunk, spans
+        /// 8 .. 128 with the chunk 1 .. 16 lanes away (chunk c is lane c mod 32 of its warp, and a block of b values is
+        /// b / 8 whole chunks, so a partner is always in the same warp). Then v = the result, for the stages of span
+        /// 256 and up. The outputs are butterfly()'s float operations in RandomizedHadamard's stage order. Needs
+        /// COLS % 8 == 0.
+        template <class Step, int COLS>
+        __device__ __forceinline__ void sign_and_hadamard_in_warps(const float* x, const float* norm_weight, float inverse, uint64_t seed, float* v) {
+            constexpr int Chunks = COLS / 8;
+            int lane = threadIdx.x % 32;
+            for (int base = 0; base < Chunks; base += SAGEPTQ_THREADS) {   // the same trip count on every thread (for the shuffles)
+                int c = base + threadIdx.x;
+                bool active = c < Chunks;
+                float a[8];
+        #pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    int j = 8 * c + i;
+                    a[i] = active ? Step::sign(norm_weight ? x[j] * inverse * norm_weight[j] : x[j], seed, j) : 0.0f;
+                }
+        #pragma unroll
+                for (int h = 1; h < 8 && h < Step::Block; h <<= 1)
+        #pragma unroll
+                    for (int i = 0; i < 8; i++)
+                        if ((i & h) == 0) {
+                            float u = a[i], w = a[i + h];
+                            a[i] = u + w;
+                            a[i + h] = u - w;
+                        }
+        #pragma unroll
+                for (int m = 1; m < 32 && 8 * m < Step::Block; m <<= 1) {
+                    bool lower = (lane & m) == 0;
+        #pragma unroll
+                    for (int i = 0; i < 8; i++) a[i] = butterfly_half(a[i], __shfl_sync(0xFFFFFFFFu, a[i], lane ^ m), lower);
+                }
+                if (active)
+        #pragma unroll
+                    for (int i = 0; i < 8; i++) v[8 * c + i] = a[i];
+            }
+        }
+
         /// The CTA's shared buffer where sage::prepare_token builds x'. One variable for every instantiation (a plain
         /// function, not a template), so a launch that prepares q, k and v side by side reserves it once.
         __device__ __forceinline__ float* prepare_buffer() {
@@ -668,20 +713,25 @@ partial class SageLm7mModel
             float* v = OnChip ? prepare_buffer() : rotated;                          // x', built in place
             float* folded = OnChip ? v : args.work + (int64_t)token * COLS;         // c_g(j)·x'_j, then salient columns cleared
             float inverse = norm_weight ? cta_inverse_rms(x, COLS, eps, shared) : 1.0f;
-            for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS)
-                v[j] = Step::sign(norm_weight ? x[j] * inverse * norm_weight[j] : x[j], args.seed, j);
+            // The signs and the Hadamard stages: those of span < 256 in registers and shuffles when the shape allows,
+            // the rest one stage per barrier.
+            constexpr bool InWarps = (FLAGS & Rotated) && COLS % 8 == 0;
+            if (InWarps) {
+                sign_and_hadamard_in_warps<Step, COLS>(x, norm_weight, inverse, args.seed, v);
+            } else {
+                for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS)
+                    v[j] = Step::sign(norm_weight ? x[j] * inverse * norm_weight[j] : x[j], args.seed, j);
+            }
             __syncthreads();
-            if (FLAGS & Rotated) {
-                for (int h = 1; h < Step::Block; h <<= 1) {
-                    for (int p = threadIdx.x; p < COLS / 2; p += SAGEPTQ_THREADS) butterfly(v, COLS, h, p);
+            if (FLAGS & Rotated)
+                for (int shift = InWarps ? 8 : 0; (1 << shift) < Step::Block; shift++) {
+                    for (int p = threadIdx.x; p < COLS / 2; p += SAGEPTQ_THREADS) butterfly(v, COLS, shift, p);
                     __syncthreads();
                 }
-                for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) Step::normalize(v, j);
-                __syncthreads();
-            }
-            float sum = 0, salientSum = 0;
-            // Each thread copies, sums and folds its own elements, so folding in place is safe.
+            float normalizer = (FLAGS & Rotated) ? Step::normalizer() : 1.0f, sum = 0, salientSum = 0;
+            // Each thread normalizes, copies, sums and folds its own elements, so folding in place is safe.
             for (int j = threadIdx.x; j < COLS; j += SAGEPTQ_THREADS) {
+                if (FLAGS & Rotated) v[j] *= normalizer;
                 if (OnChip) rotated[j] = v[j];
                 sum += v[j];
                 Step::fold(args.sections, v, folded, j);
