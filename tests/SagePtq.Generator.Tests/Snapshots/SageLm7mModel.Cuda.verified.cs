@@ -476,13 +476,14 @@ partial class SageLm7mModel
             for (int first = (cta * SAGEPTQ_WARPS + threadIdx.x / 32) * R; first < L::Rows; first += ctas * SAGEPTQ_WARPS * R) {
                 float y[R];
                 L::template rows<R>(args, staged, token, first, y);
-                if (threadIdx.x % 32 == 0)
+                if (threadIdx.x % 32 == 0) {
         #pragma unroll
                     for (int r = 0; r < R; r++)
                         if (first + r < L::Rows) {
                             int64_t at = (int64_t)token * L::Rows + first + r;
                             args.output[at] = args.residual ? y[r] + args.residual[at] : y[r];
                         }
+                }
             }
         }
         #endif
@@ -682,9 +683,10 @@ partial class SageLm7mModel
         #pragma unroll
                     for (int i = 0; i < 8; i++) a[i] = butterfly_half(a[i], __shfl_sync(0xFFFFFFFFu, a[i], lane ^ m), lower);
                 }
-                if (active)
+                if (active) {
         #pragma unroll
                     for (int i = 0; i < 8; i++) v[8 * c + i] = a[i];
+                }
             }
         }
 
@@ -1253,10 +1255,11 @@ partial class SageLm7mModel
                 float g[R], u[R];
                 G::template rows<R>(gate, gateStaged, token, first, g);
                 U::template rows<R>(up, upStaged, token, first, u);
-                if (threadIdx.x % 32 == 0)
+                if (threadIdx.x % 32 == 0) {
         #pragma unroll
                     for (int r = 0; r < R; r++)
                         if (first + r < G::Rows) gate.output[(int64_t)token * G::Rows + first + r] = swiglu(g[r], u[r]);
+                }
             }
         #endif
         }
