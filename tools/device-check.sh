@@ -15,8 +15,14 @@
 #                       bench --profile (each launch of a step timed, by part); then the sagelm-30m sage pack
 #                       decoded with CUDA and with the CPU backend. Output and JSON land in $OUT.
 #
-# Each step has a timeout guard (560 s in all, so the whole run fits in timeout_s 590); a step that fails or
-# times out is reported and the next one still runs. Exit status: 0 when every step passed, else the first failure's.
+#   then, if device time is left (timeout_s 300):
+#                    bash tools/device-check.sh sweep
+#                    -> the synthetic llama2-7b pack again, decoded with 4, 1, 2 and 8 rows a warp on the sage
+#                       gemv's fast path side by side (bench --rows-per-warp), beside the FP16 stand-in.
+#
+# Each step has a timeout guard (560 s in all for run, 275 s for sweep, so each fits its timeout_s); a step that
+# fails or times out is reported and the next one still runs. Exit status: 0 when every step passed, else the
+# first failure's.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -53,7 +59,7 @@ prepare)
   if [ $((tree + carried)) -gt $((64 << 20)) ]; then echo "error: a run would send more than the 64 MiB it may" >&2; exit 1; fi
   echo "ready: run 'bash tools/device-check.sh run' on the GPU machine with carry [\".device\"]"
   ;;
-run)
+run|sweep)
   [ -f .device/dotnet-runtime.tar.xz ] || { echo "error: .device is missing: run 'bash tools/device-check.sh prepare' first and carry .device" >&2; exit 2; }
   # One scratch folder per run for the .NET runtime, the kernel cache and the synthetic 7B pack.
   scratch=$(mktemp -d -t sageptq-device.XXXXXX)
@@ -73,6 +79,14 @@ run)
     if [ $rc -ne 0 ] && [ $status -eq 0 ]; then status=$rc; fi
   }
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+  if [ "$mode" = sweep ]; then
+    # the rows a warp of the sage gemv takes at once, 4 (the default) beside 1, 2 and 8 in one interleaved run
+    step synth-llama2-7b 45 "${sageptq[@]}" synth --shape llama2-7b --rotate --out "$scratch/llama2-7b-sage"
+    step sweep-rows-per-warp 230 "${sageptq[@]}" bench --backend cuda --pack "$scratch/llama2-7b-sage" --rows-per-warp 4 1 2 8 \
+      --prompt 16 --tokens 128 --repeat 3 --json
+    echo "device-check sweep: exit $status (logs in $out)"
+    exit $status
+  fi
   # the sagelm-7m packs, from the tracked model (seconds on this machine's cores): fp16, sage, and rtn 4-bit with
   # 8-bit embeddings (the uniform gemv and its block-32 activations)
   packs=$scratch/packs
@@ -92,7 +106,7 @@ run)
   exit $status
   ;;
 *)
-  echo "usage: bash tools/device-check.sh prepare   (here)  |  bash tools/device-check.sh run   (on the GPU machine)" >&2
+  echo "usage: bash tools/device-check.sh prepare   (here)  |  bash tools/device-check.sh run|sweep   (on the GPU machine)" >&2
   exit 2
   ;;
 esac

@@ -6,7 +6,7 @@ using SagePtq.Runtime.Packing.Layouts;
 namespace SagePtq.Cuda.Tests;
 
 /// <summary>The harness of <see cref="EmulatedKernelTests"/>: the __global__ side on the emulator next to the host math.</summary>
-public sealed class EmulatorHarness : IDisposable
+public class EmulatorHarness : IDisposable
 {
     /// <summary>
     /// Sage cases that take each path of the kernel: 16-byte and 4-byte sign loads, tails, unfolded scales, per-weight
@@ -17,10 +17,20 @@ public sealed class EmulatorHarness : IDisposable
     private readonly NativeHarness? _native;
 
     /// <summary>Compiles the harness once for the class (its tests are skipped when clang-14 is absent).</summary>
-    public EmulatorHarness()
+    public EmulatorHarness() : this(CudaSourceBuilder.DefaultSageRowsPerWarp, define: false)
     {
-        if (Clang.CxxCompiler is not null) _native = new NativeHarness(Source(), emulate: true);
     }
+
+    /// <summary>The harness with the sage fast path's rows per warp set as the host sets it (<c>-D</c>), or the header's default.</summary>
+    protected EmulatorHarness(int sageRowsPerWarp, bool define)
+    {
+        SageRowsPerWarp = sageRowsPerWarp;
+        if (Clang.CxxCompiler is not null)
+            _native = new NativeHarness((define ? $"#define SAGEPTQ_SAGE_ROWS_PER_WARP {sageRowsPerWarp}\n" : "") + Source(), emulate: true);
+    }
+
+    /// <summary>Rows a warp takes at once on the sage fast path in this harness.</summary>
+    public int SageRowsPerWarp { get; }
 
     internal NativeHarness Native => _native ?? throw new InvalidOperationException(Clang.Missing);
 
@@ -135,8 +145,15 @@ public sealed class EmulatorHarness : IDisposable
     /// <summary>The sage template constants of a case, in the header's order.</summary>
     private static string Constants(SageKernelCase c) => $"{c.Rows}, {c.Cols}, {(int)c.Flags}, {c.Groups}, {c.SalientBits}, {c.Salient}, {c.ScaleMode}";
 
-    public void Dispose() => _native?.Dispose();
+    public void Dispose()
+    {
+        _native?.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
+
+/// <summary>The emulator harness with three rows a warp on the sage fast path: odd, so the last group of a CTA's rows is partial.</summary>
+public sealed class ThreeRowsPerWarpHarness() : EmulatorHarness(3, define: true);
 
 /// <summary>
 /// The __global__ side of sageptq.cuh (shared-memory staging, warp shuffles, CTA barriers, row striding,
@@ -145,13 +162,14 @@ public sealed class EmulatorHarness : IDisposable
 /// the project's oracles: bit for bit where the operations are the same, within float reordering where a
 /// reduction tree replaces a sequential sum.
 /// </summary>
-public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClassFixture<EmulatorHarness>
+public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness, ThreeRowsPerWarpHarness threeRows)
+    : IClassFixture<EmulatorHarness>, IClassFixture<ThreeRowsPerWarpHarness>
 {
     public static TheoryData<SageKernelCase> SageCases() => new(EmulatorHarness.SageCases);
 
     [ClangTheory]
     [MemberData(nameof(SageCases))]
-    public void SageKernelsMatchTheHostMath(SageKernelCase c) => RunSage(c, misalign: false);
+    public void SageKernelsMatchTheHostMath(SageKernelCase c) => RunSage(harness, c, misalign: false);
 
     /// <summary>
     /// Sections 4 bytes past a 16-byte boundary: the gemv falls back to one row at a time with 4-byte sign loads, and
@@ -161,29 +179,36 @@ public sealed unsafe class EmulatedKernelTests(EmulatorHarness harness) : IClass
     [MemberData(nameof(SageCases))]
     public void SageGemvGivesTheSameBitsAtAnyAlignment(SageKernelCase c)
     {
-        var aligned = RunSage(c, misalign: false);
-        var misaligned = RunSage(c, misalign: true);
+        var aligned = RunSage(harness, c, misalign: false);
+        var misaligned = RunSage(harness, c, misalign: true);
         Assert.Equal(aligned, misaligned);
     }
 
-    /// <summary>The host sizes gemv grids by CudaSourceBuilder.RowsPerWarp: the header's rule, for every kind of sage linear.</summary>
+    /// <summary>The rows a warp takes at once are a speed knob only: three give the bits of four (each checked against the host math too).</summary>
+    [ClangTheory]
+    [MemberData(nameof(SageCases))]
+    public void SageGemvGivesTheSameBitsAtAnyRowsPerWarp(SageKernelCase c) =>
+        Assert.Equal(RunSage(harness, c, misalign: false), RunSage(threeRows, c, misalign: false));
+
+    /// <summary>The host sizes gemv grids by CudaSourceBuilder.RowsPerWarp: the header's rule, for every kind of sage linear and both knob settings.</summary>
     [ClangFact]
     public void HostRowsPerWarpIsTheHeaders()
     {
-        foreach (var c in SageKernelTests.Cases)
-        {
-            var parameters = new Dictionary<string, int>
+        foreach (var h in new[] { harness, threeRows })
+            foreach (var c in SageKernelTests.Cases)
             {
-                ["flags"] = (int)c.Flags, ["groups"] = c.Groups, ["salient_bits"] = c.SalientBits, ["salient_count"] = c.Salient, ["scale_mode"] = c.ScaleMode,
-            };
-            var record = new LinearRecord("w", 0, c.Rows, c.Cols, "sage", parameters, [], new LinearStats(c.Groups, 0, 0, c.SalientBits, 1));
-            int header = ((delegate* unmanaged<int>)harness.Native.Export($"rows_per_warp_{c.Id}"))();
-            Assert.Equal(header, CudaSourceBuilder.RowsPerWarp(record));
-        }
+                var parameters = new Dictionary<string, int>
+                {
+                    ["flags"] = (int)c.Flags, ["groups"] = c.Groups, ["salient_bits"] = c.SalientBits, ["salient_count"] = c.Salient, ["scale_mode"] = c.ScaleMode,
+                };
+                var record = new LinearRecord("w", 0, c.Rows, c.Cols, "sage", parameters, [], new LinearStats(c.Groups, 0, 0, c.SalientBits, 1));
+                int header = ((delegate* unmanaged<int>)h.Native.Export($"rows_per_warp_{c.Id}"))();
+                Assert.Equal(header, CudaSourceBuilder.RowsPerWarp(record, h.SageRowsPerWarp));
+            }
     }
 
-    /// <summary>Runs case <paramref name="c"/> on two tokens, checks it against the host math, and returns the gemv's outputs.</summary>
-    private float[] RunSage(SageKernelCase c, bool misalign)
+    /// <summary>Runs case <paramref name="c"/> on two tokens in <paramref name="harness"/>, checks it against the host math, and returns the gemv's outputs.</summary>
+    private static float[] RunSage(EmulatorHarness harness, SageKernelCase c, bool misalign)
     {
         var e = SageKernelTests.Build(c, seed: SageKernelTests.StableSeed(c.Id));
         var payload = SageLayout.Encode(e);

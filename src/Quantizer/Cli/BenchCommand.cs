@@ -3,6 +3,7 @@ using System.Diagnostics;
 using SagePtq.Quantizer.Bench;
 using SagePtq.Runtime;
 using SagePtq.Runtime.Cpu;
+using SagePtq.Runtime.Cuda.Model;
 using SagePtq.Runtime.Packing;
 using SagePtq.Runtime.Reference;
 
@@ -33,12 +34,24 @@ internal static class BenchCommand
         var noReference = new Option<bool>("--no-reference") { Description = "Skip the FP32 reference forward pass." };
         var bandwidthMib = new Option<int>("--bandwidth-mib") { Description = "Buffer of the streaming-read measurement, MiB (far above the caches).", DefaultValueFactory = _ => 1024 }.WithRange(64, 1 << 16);
         var fp16Pack = new Option<string?>("--fp16-pack") { Description = "cuda: an FP16 pack of the same shape to decode beside it (default: the pack's own decoder linears as FP16 stand-ins)." };
+        var rowsPerWarp = new Option<int[]>("--rows-per-warp")
+        {
+            Description = "cuda: rows a warp of the sage gemv takes at once, 1 to 8 (default 4). Several values (--rows-per-warp 2 4 8) decode side by side in the same run, each its own compiled model.",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [CudaSourceBuilder.DefaultSageRowsPerWarp],
+        };
+        rowsPerWarp.Validators.Add(r =>
+        {
+            var values = r.GetValueOrDefault<int[]>() ?? [];
+            if (values.Length == 0 || values.Any(v => v is < 1 or > 8)) r.AddError("--rows-per-warp takes values from 1 to 8.");
+            else if (values.Distinct().Count() != values.Length) r.AddError("--rows-per-warp lists a value twice.");
+        });
         var profile = new Option<bool>("--profile") { Description = "cpu: time each part of a decode token on its own (sign kernel, every linear shape in cache and from memory, the decoder's products against the streaming read, prepare, LM head, pool loop; with --context, attention over that many cached positions) instead of the usual figures. cuda: time every launch of a decode step after the prompt, by part of the step, beside the graph replay of the same step." };
         var json = CliOptions.Json();
 
         var command = new Command("bench", "Prompt and decode speed of a pack on the CPU kernels (beside the FP32 reference and the machine's streaming-read bandwidth), or on CUDA (beside an FP16 decode of the same shape; exit 3 without a GPU).")
         {
-            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, fp16Pack, profile, json,
+            pack, backend, threads, promptTokens, decodeTokens, contextLength, repeat, noReference, bandwidthMib, fp16Pack, rowsPerWarp, profile, json,
         };
         command.SetAction(parse =>
         {
@@ -47,7 +60,7 @@ internal static class BenchCommand
             if (parse.GetValue(backend) == "cuda")
                 return parse.GetValue(profile)
                     ? CudaBench.Profile(context, dir, prompt, reps, parse.GetValue(json))
-                    : CudaBench.Run(context, dir, parse.GetValue(fp16Pack), prompt, tokens, reps, parse.GetValue(json));
+                    : CudaBench.Run(context, dir, parse.GetValue(fp16Pack), parse.GetValue(rowsPerWarp)!, prompt, tokens, reps, parse.GetValue(json));
             int? fill = parse.GetValue(contextLength);
             long bandwidthBytes = (long)parse.GetValue(bandwidthMib) << 20;
 
@@ -199,7 +212,7 @@ internal static class BenchCommand
 /// </summary>
 internal static class CudaBench
 {
-    public static int Run(CliContext context, string dir, string? fp16Dir, int prompt, int tokens, int reps, bool json)
+    public static int Run(CliContext context, string dir, string? fp16Dir, int[] rowsPerWarp, int prompt, int tokens, int reps, bool json)
     {
         if (!Available(context)) return CudaCheckCommand.NoCudaDevice;
         using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
@@ -207,34 +220,51 @@ internal static class CudaBench
         int context0 = prompt + tokens;
         if (context0 > packed.Manifest.Architecture.MaxPositionEmbeddings)
             throw new UsageException($"--prompt {prompt} plus --tokens {tokens} is longer than the model's {packed.Manifest.Architecture.MaxPositionEmbeddings} positions.");
-        using var model = new SagePtq.Runtime.Cuda.Model.CudaModel(packed, new() { ContextLength = context0, Log = context.Error });
-        using var fp16 = new SagePtq.Runtime.Cuda.Model.CudaModel(fp16Packed ?? packed,
-            new() { ContextLength = context0, Log = context.Error, SyntheticFp16Weights = fp16Packed is null });
+        // One model per --rows-per-warp value (the first is the headline figure), and the FP16 run they are set against.
+        var variants = new List<CudaModel>();
+        try
+        {
+            foreach (int rows in rowsPerWarp)
+                variants.Add(new CudaModel(packed, new() { ContextLength = context0, Log = context.Error, SageRowsPerWarp = rows }));
+            using var fp16 = new CudaModel(fp16Packed ?? packed,
+                new() { ContextLength = context0, Log = context.Error, SyntheticFp16Weights = fp16Packed is null });
+            return Measure(context, dir, fp16Dir, packed, variants, rowsPerWarp, fp16, prompt, tokens, reps, json);
+        }
+        finally
+        {
+            foreach (var variant in variants) variant.Dispose();
+        }
+    }
+
+    private static int Measure(CliContext context, string dir, string? fp16Dir, PackedModel packed, List<CudaModel> variants,
+        int[] rowsPerWarp, CudaModel fp16, int prompt, int tokens, int reps, bool json)
+    {
+        var model = variants[0];
         var config = model.Config;
         if (fp16.Config.HiddenSize != config.HiddenSize || fp16.Config.NumLayers != config.NumLayers || fp16.Config.IntermediateSize != config.IntermediateSize)
             throw new UsageException("--fp16-pack has another architecture than --pack: the ratio would compare different models.");
         var ids = DecodeTimer.Prompt(prompt, config.VocabSize, config.BosTokenId);
 
         // Untimed round first: the kernels' first launches, graph capture, page-in of the embedding rows.
-        foreach (var m in new[] { model, fp16 })
+        var all = variants.Append(fp16).ToArray();
+        foreach (var m in all)
         {
             m.Reset();
             m.Prefill(ids);
             DecodeTimer.Decode(m, prompt, Math.Min(tokens, 16), ids[^1]);
         }
-        var rates = new List<double>();
-        var fp16Rates = new List<double>();
+        var rates = all.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < reps; r++)
-        {
-            context.Cancellation.ThrowIfCancellationRequested();
-            model.Reset();
-            model.Prefill(ids);
-            rates.Add(DecodeTimer.Decode(model, prompt, tokens, ids[^1]));
-            fp16.Reset();
-            fp16.Prefill(ids);
-            fp16Rates.Add(DecodeTimer.Decode(fp16, prompt, tokens, ids[^1]));
-        }
-        double decode = Medians.Of(rates), fp16Decode = Medians.Of(fp16Rates);
+            for (int i = 0; i < all.Length; i++)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                all[i].Reset();
+                all[i].Prefill(ids);
+                rates[i].Add(DecodeTimer.Decode(all[i], prompt, tokens, ids[^1]));
+            }
+        double fp16Decode = Medians.Of(rates[^1]);
+        var measured = rowsPerWarp.Select((rows, i) => (Rows: rows, Decode: Medians.Of(rates[i]))).ToArray();
+        double decode = measured[0].Decode;
         var result = new
         {
             pack = Path.GetFullPath(dir),
@@ -246,6 +276,7 @@ internal static class CudaBench
             promptTokens = prompt,
             decodeTokens = tokens,
             repetitions = reps,
+            sageRowsPerWarp = measured[0].Rows,
             decodeTokensPerSecond = decode,
             weightBytesPerSecond = decode * model.WeightBytesPerToken,
             fp16 = fp16Dir is null ? "the pack's decoder linears as FP16 stand-ins" : Path.GetFullPath(fp16Dir),
@@ -253,6 +284,11 @@ internal static class CudaBench
             fp16DecodeTokensPerSecond = fp16Decode,
             fp16WeightBytesPerSecond = fp16Decode * fp16.WeightBytesPerToken,
             speedupOverFp16 = decode / fp16Decode,
+            rowsPerWarp = measured.Select(m => new
+            {
+                sageRowsPerWarp = m.Rows, decodeTokensPerSecond = m.Decode, weightBytesPerSecond = m.Decode * model.WeightBytesPerToken,
+                speedupOverFp16 = m.Decode / fp16Decode,
+            }),
         };
         if (json)
         {
@@ -261,7 +297,8 @@ internal static class CudaBench
         }
         var o = context.Output;
         o.WriteLine($"{result.method} pack on {result.device}, cuda backend, {result.launchesPerToken} launches a token (one graph replay)");
-        o.WriteLine($"  decode {decode,10:F1} tok/s   (tg{tokens} after pp{prompt}), {result.weightBytesPerSecond / 1e12:F3} TB/s of weights ({model.WeightBytesPerToken / 1e6:F1} MB a token)");
+        foreach (var (rows, rate) in measured)
+            o.WriteLine($"  decode {rate,10:F1} tok/s   (tg{tokens} after pp{prompt}), {rate * model.WeightBytesPerToken / 1e12:F3} TB/s of weights ({model.WeightBytesPerToken / 1e6:F1} MB a token), {rows} rows a warp, {rate / fp16Decode:F2}x FP16");
         o.WriteLine($"  fp16   {fp16Decode,10:F1} tok/s   {result.fp16WeightBytesPerSecond / 1e12:F3} TB/s ({fp16.WeightBytesPerToken / 1e6:F1} MB a token; {result.fp16})");
         o.WriteLine($"  speed-up over FP16: {result.speedupOverFp16:F2}x");
         return SagePtqCli.Success;
@@ -269,7 +306,7 @@ internal static class CudaBench
 
     /// <summary>
     /// <c>bench --backend cuda --profile</c>: after a prompt of <paramref name="prompt"/> tokens, every launch of the
-    /// next decode step timed on its own (<see cref="SagePtq.Runtime.Cuda.Model.CudaModel.ProfileStep"/>), summed by
+    /// next decode step timed on its own (<see cref="CudaModel.ProfileStep"/>), summed by
     /// part of the step, beside the graph replay of the same step.
     /// </summary>
     public static int Profile(CliContext context, string dir, int prompt, int reps, bool json)
@@ -278,7 +315,7 @@ internal static class CudaBench
         using var packed = PackedModel.Open(dir, new PackReadOptions { VerifyPayloadChecksum = false });
         if (prompt + 1 > packed.Manifest.Architecture.MaxPositionEmbeddings)
             throw new UsageException($"--prompt {prompt} leaves no position to profile in the model's {packed.Manifest.Architecture.MaxPositionEmbeddings}.");
-        using var model = new SagePtq.Runtime.Cuda.Model.CudaModel(packed, new() { ContextLength = prompt + 1, Log = context.Error });
+        using var model = new CudaModel(packed, new() { ContextLength = prompt + 1, Log = context.Error });
         model.Prefill(DecodeTimer.Prompt(prompt, model.Config.VocabSize, model.Config.BosTokenId));   // also captures the graph
         var profile = model.ProfileStep(prompt, reps);
         if (json)

@@ -69,6 +69,9 @@ partial class TinyLlamaModel
         #endif
         #define SAGEPTQ_WARPS (SAGEPTQ_THREADS / 32)
         #define SAGEPTQ_MAX_SECTIONS 10   // sage uses at most 9 sections, uniform 6, f16 1
+        #ifndef SAGEPTQ_SAGE_ROWS_PER_WARP
+        #define SAGEPTQ_SAGE_ROWS_PER_WARP 4   // rows a warp takes at once on the sage fast path (sage::Linear); the host sets it with -D
+        #endif
 
         #if defined(__CUDA_ARCH__)
         #define SAGEPTQ_HD __host__ __device__ __forceinline__
@@ -942,13 +945,15 @@ partial class TinyLlamaModel
         /// The sage gemv as a type (see gemv_ctas): the token's codes and block scales (≤ 12 KB for 11008 columns)
         /// and its totals are staged once per CTA in shared memory and every warp reads them there; sign bytes come
         /// from global memory once, 16 bytes per lane per pass (4 on odd shapes). On the fast path (folded scales,
-        /// 16-byte sign rows: every LLaMA shape) a warp takes four rows at once, so each lane loads its codes of a
-        /// block from shared memory once for four rows and has four weight loads in flight (docs/cuda-kernels.md).
+        /// 16-byte sign rows: every LLaMA shape) a warp takes SAGEPTQ_SAGE_ROWS_PER_WARP rows at once (4 unless the
+        /// host says otherwise), so each lane loads its codes of a block from shared memory once for those rows and has
+        /// as many weight loads in flight (docs/cuda-kernels.md).
         template <int ROWS, int COLS, int FLAGS, int GROUPS, int SALIENT_BITS, int SALIENT_COUNT, int SCALE_MODE>
         struct Linear {
             typedef Shape<ROWS, COLS, FLAGS, GROUPS, SALIENT_BITS, SALIENT_COUNT, SCALE_MODE> S;
             static constexpr bool FastPath = S::Folded && S::LanesPerBlock == 2;
-            static constexpr int Rows = ROWS, RowsPerWarp = FastPath ? 4 : 1;
+            static constexpr int Rows = ROWS, RowsPerWarp = FastPath ? SAGEPTQ_SAGE_ROWS_PER_WARP : 1;
+            static_assert(SAGEPTQ_SAGE_ROWS_PER_WARP >= 1 && SAGEPTQ_SAGE_ROWS_PER_WARP <= 8, "1 to 8 rows per warp");
             static constexpr int CodeBytes = (S::Blocks * 256 + 15) / 16 * 16;
             struct Staged {
                 __align__(16) int8_t codes[CodeBytes];

@@ -44,6 +44,17 @@ public sealed class CudaCommandsTests
         Assert.Equal(SagePtqCli.BadUsage, result.ExitCode);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("9")]
+    [InlineData("4", "4")]
+    public void Bench_refuses_rows_per_warp_outside_1_to_8_or_listed_twice_as_bad_usage(params string[] values)
+    {
+        var result = CliRunner.Run(["bench", "--backend", "cuda", "--pack", "x", "--rows-per-warp", .. values]);
+        Assert.Equal(SagePtqCli.BadUsage, result.ExitCode);
+        Assert.Contains("--rows-per-warp", result.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Cuda_check_options_are_range_checked()
     {

@@ -117,6 +117,35 @@ public sealed class CudaSourceBuilderTests
         Assert.DoesNotContain("-2, 11", builder.LayerDecodeSource(2).Source, StringComparison.Ordinal);   // the seed travels in PrepareArgs
     }
 
+    /// <summary>
+    /// The fused q/k/v launch gives each member ⌈rows / (8 · rows per warp)⌉ CTAs, rows per warp being the builder's
+    /// knob on the sage fast path and 1 elsewhere, and the builder compiles every source with that knob defined.
+    /// </summary>
+    [Theory]
+    [InlineData(4, "CTAs 0–7 q_proj (256 rows, 32 a CTA), 8–23 k_proj (128 rows, 8 a CTA), 24–39 v_proj (128 rows, 8 a CTA)")]
+    [InlineData(1, "CTAs 0–31 q_proj (256 rows, 8 a CTA), 32–47 k_proj (128 rows, 8 a CTA), 48–63 v_proj (128 rows, 8 a CTA)")]
+    [InlineData(3, "CTAs 0–10 q_proj (256 rows, 24 a CTA), 11–26 k_proj (128 rows, 8 a CTA), 27–42 v_proj (128 rows, 8 a CTA)")]
+    public void Fused_launch_ranges_follow_the_rows_a_warp_takes(int sageRowsPerWarp, string ranges)
+    {
+        var (fixture, sha) = Fixture();
+        var builder = new CudaSourceBuilder(MixedVariant(fixture), "m", sha, sageRowsPerWarp: sageRowsPerWarp);
+        var source = builder.LayerDecodeSource(1).Source;
+        Assert.Contains("// layer 1 q_proj, k_proj, v_proj in one launch: " + ranges + "\n", source, StringComparison.Ordinal);
+        Assert.Equal([$"-DSAGEPTQ_SAGE_ROWS_PER_WARP={sageRowsPerWarp}"], builder.CompileOptions);
+        var q = MixedVariant(fixture).FindLinear(CudaSourceBuilder.LinearName(1, "self_attn.q_proj"))!;
+        Assert.Equal((uint)((256 + 8 * sageRowsPerWarp - 1) / (8 * sageRowsPerWarp)), builder.GemvCtas(q));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(9)]
+    public void Rows_per_warp_outside_1_to_8_is_refused(int sageRowsPerWarp)
+    {
+        var (fixture, sha) = Fixture();
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CudaSourceBuilder(fixture, "m", sha, sageRowsPerWarp: sageRowsPerWarp));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CudaModelOptions { SageRowsPerWarp = sageRowsPerWarp });
+    }
+
     [Fact]
     public void A_rotated_linear_passes_nine_gemv_constants_in_ordinal_key_order_and_seven_to_prepare()
     {

@@ -79,12 +79,14 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             ContextLength = plan.ContextLength;
             _useGraph = options.UseGraph;
             var sources = options.SyntheticFp16Weights
-                ? new CudaSourceBuilder(manifest, "fp16-substitute", "0000000000000000000000000000000000000000000000000000000000000000")
-                : CudaSourceBuilder.ForPack(pack);
+                ? new CudaSourceBuilder(manifest, "fp16-substitute", "0000000000000000000000000000000000000000000000000000000000000000",
+                    sageRowsPerWarp: options.SageRowsPerWarp)
+                : CudaSourceBuilder.ForPack(pack, options.SageRowsPerWarp);
             var log = options.Log ?? TextWriter.Null;
             var cache = new CudaKernelCache(NvrtcCompiler.Instance, options.KernelCacheDirectory, log);
             var headers = new Dictionary<string, string> { [CudaSourceBuilder.HeaderName] = CudaSourceBuilder.HeaderText };
-            CudaCompileRequest Request(string name, string source) => new(name, source, headers, _device.ComputeMajor, _device.ComputeMinor);
+            CudaCompileRequest Request(string name, string source) =>
+                new(name, source, headers, _device.ComputeMajor, _device.ComputeMinor, sources.CompileOptions);
             var modelRequest = Request("model.cu", sources.ModelSource());
             var backendRequest = Request("decode.cu", sources.BackendSource(plan.LmHead));
             var layerRequests = sources.LayerSources().Select(l => Request($"layer{sources.LayerNumber(l.Layer)}.cu", l.Source)).ToArray();
@@ -167,7 +169,8 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                 LinearKernels Kernels(int role)
                 {
                     var kernels = new LinearKernels(l.Linears[role], module.GetKernel(sources.KernelName(layer, CudaSourceBuilder.Roles[role])),
-                        l.Linears[role].Record.Layout == "sage" ? decodeModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null);
+                        l.Linears[role].Record.Layout == "sage" ? decodeModule.GetKernel(sources.PrepareKernelName(layer, CudaSourceBuilder.Roles[role])) : null,
+                        sources.GemvCtas(l.Linears[role].Record));
                     _linearKernels[l.Linears[role].Record.Name] = kernels;
                     return kernels;
                 }
@@ -198,8 +201,8 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     }
                     var gemvKernel = decodeModule.GetKernel(sources.FusedKernelName(layer, group));
                     var grid = group.SwiGlu
-                        ? CudaSourceBuilder.SwiGluCtas(members[0].Plan.Record, members[1].Plan.Record)
-                        : (uint)members.Sum(m => CudaSourceBuilder.GemvCtas(m.Plan.Record));
+                        ? sources.SwiGluCtas(members[0].Plan.Record, members[1].Plan.Record)
+                        : (uint)members.Sum(m => sources.GemvCtas(m.Plan.Record));
                     _launches.Add(new(group.SwiGlu ? $"{part} gemv + SwiGLU" : $"{part} gemv", s => gemvKernel.Launch(grid, Threads, 0, s, gemv.Pointers)));
                 }
 
@@ -230,7 +233,7 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
             }
             var finalNorm = Upload(pack.ReadFloats(LlamaTensors.FinalNorm));
             Norm(finalNorm, plan.LmHead.Layout == "uniform");
-            var lmHead = new LinearKernels(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null);
+            var lmHead = new LinearKernels(plan.LmHeadPlan, backendModule.GetKernel(CudaSourceBuilder.LmHeadKernel), null, sources.GemvCtas(plan.LmHead));
             _linearKernels[plan.LmHead.Name] = lmHead;
             _launches.AddRange(LinearLaunches(lmHead, h, hQuant, _logits, residual: false, "LM head"));
             // The argmax of the logits, for ForwardGreedy: a few microseconds, always part of the step so one graph serves both.
@@ -374,11 +377,11 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
         return output;
     }
 
-    /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (256 threads, CudaSourceBuilder.GemvCtas CTAs).</summary>
+    /// <summary>The launches of one linear: for sage its prepare step first, then the gemv (256 threads, its GemvCtas CTAs).</summary>
     private StepLaunch[] LinearLaunches(LinearKernels kernels, DeviceBuffer input, Quantized inputQuant, DeviceBuffer output, bool residual, string part)
     {
         var (args, prepare) = Arguments(kernels.Plan, input, inputQuant, output, residual, _sage[0]);
-        var grid = new Dim3(CudaSourceBuilder.GemvCtas(kernels.Plan.Record));
+        var grid = new Dim3(kernels.GemvCtas);
         var gemv = kernels.Gemv;
         var gemvLaunch = new StepLaunch($"{part} gemv", s => gemv.Launch(grid, Threads, 0, s, args));
         if (prepare is not { } p) return [gemvLaunch];
@@ -574,7 +577,7 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
     private sealed record Quantized(DeviceBuffer Codes, DeviceBuffer Scales, DeviceBuffer Sums);
 
     /// <summary>A linear's plan and kernels.</summary>
-    private sealed record LinearKernels(CudaDecodePlan.PlannedLinear Plan, CudaKernel Gemv, CudaKernel? Prepare);
+    private sealed record LinearKernels(CudaDecodePlan.PlannedLinear Plan, CudaKernel Gemv, CudaKernel? Prepare, uint GemvCtas);
 
     /// <summary>One kernel launch of the decode step and the part of the step it belongs to (the profile's rows).</summary>
     private sealed record StepLaunch(string Part, Action<CudaStream> Run);

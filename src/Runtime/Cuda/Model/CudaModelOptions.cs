@@ -28,6 +28,22 @@ public sealed record CudaModelOptions
     /// <summary>Replay the decode step as one CUDA graph after the first token (default true); false launches every kernel each token.</summary>
     public bool UseGraph { get; init; } = true;
 
+    /// <summary>
+    /// Rows a warp of the sage gemv takes at once on its fast path, 1 to 8 (default 4): more rows share each lane's
+    /// activation loads, fewer leave more CTAs to hide latency. Results are the same bits at any value; the speed is
+    /// for <c>sageptq bench --backend cuda --rows-per-warp</c> to measure on the GPU at hand.
+    /// </summary>
+    public int SageRowsPerWarp
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1, nameof(SageRowsPerWarp));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 8, nameof(SageRowsPerWarp));
+            field = value;
+        }
+    } = CudaSourceBuilder.DefaultSageRowsPerWarp;
+
     /// <summary>The compiled-kernel cache folder; null = <see cref="Compilation.CudaKernelCache"/>'s default.</summary>
     public string? KernelCacheDirectory { get; init; }
 

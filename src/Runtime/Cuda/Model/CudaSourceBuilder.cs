@@ -71,13 +71,18 @@ public sealed class CudaSourceBuilder
     /// <param name="modelId">The model's name as the sources' comments give it (the generator's model ID).</param>
     /// <param name="manifestSha256">SHA-256 of the manifest file's bytes, lower-case hex (the sources' provenance line).</param>
     /// <param name="generatedBy">The maker named in each source's first line.</param>
+    /// <param name="sageRowsPerWarp">Rows a warp takes at once on the sage fast path (<see cref="SageRowsPerWarp"/>).</param>
     /// <exception cref="ArgumentException">A decoder layer lacks one of its seven linears.</exception>
-    public CudaSourceBuilder(PackManifest manifest, string modelId, string manifestSha256, string generatedBy = DefaultGeneratedBy)
+    public CudaSourceBuilder(PackManifest manifest, string modelId, string manifestSha256, string generatedBy = DefaultGeneratedBy,
+        int sageRowsPerWarp = DefaultSageRowsPerWarp)
     {
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentException.ThrowIfNullOrEmpty(modelId);
         ArgumentException.ThrowIfNullOrEmpty(manifestSha256);
         ArgumentException.ThrowIfNullOrEmpty(generatedBy);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sageRowsPerWarp, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sageRowsPerWarp, 8);
+        SageRowsPerWarp = sageRowsPerWarp;
         _manifest = manifest;
         _modelId = modelId;
         _manifestSha256 = manifestSha256;
@@ -91,14 +96,14 @@ public sealed class CudaSourceBuilder
     }
 
     /// <summary>The builder for <paramref name="pack"/>: model ID = the pack folder's name, SHA-256 of its manifest file.</summary>
-    public static CudaSourceBuilder ForPack(PackedModel pack)
+    public static CudaSourceBuilder ForPack(PackedModel pack, int sageRowsPerWarp = DefaultSageRowsPerWarp)
     {
         ArgumentNullException.ThrowIfNull(pack);
         // The file's hash where there is a file (what the generator prints); a pack opened from memory has none.
         var manifestPath = Path.Combine(pack.Directory, PackFormat.ManifestFileName);
         var manifestBytes = File.Exists(manifestPath) ? File.ReadAllBytes(manifestPath) : ManifestJson.Serialize(pack.Manifest);
         string id = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(pack.Directory)));
-        return new CudaSourceBuilder(pack.Manifest, string.IsNullOrEmpty(id) ? "model" : id, Sha256Hex(manifestBytes));
+        return new CudaSourceBuilder(pack.Manifest, string.IsNullOrEmpty(id) ? "model" : id, Sha256Hex(manifestBytes), sageRowsPerWarp: sageRowsPerWarp);
     }
 
     /// <summary>Lower-case hex SHA-256 of <paramref name="bytes"/>.</summary>
@@ -276,27 +281,39 @@ public sealed class CudaSourceBuilder
     /// <summary>Warps in a CTA of every kernel (SAGEPTQ_THREADS / 32 in the header).</summary>
     public const int WarpsPerCta = 8;
 
+    /// <summary>The header's default for <see cref="SageRowsPerWarp"/> (SAGEPTQ_SAGE_ROWS_PER_WARP).</summary>
+    public const int DefaultSageRowsPerWarp = 4;
+
+    /// <summary>Rows a warp takes at once on the sage fast path, 1 to 8: a tuning knob, for <c>bench --rows-per-warp</c> to measure.</summary>
+    public int SageRowsPerWarp { get; }
+
+    /// <summary>The NVRTC options every source of this builder is compiled with: the header's constants it sizes grids by.</summary>
+    public IReadOnlyList<string> CompileOptions => [$"-DSAGEPTQ_SAGE_ROWS_PER_WARP={I(SageRowsPerWarp)}"];
+
     /// <summary>
-    /// Rows of <paramref name="linear"/> one warp takes at once: the header's <c>Linear::RowsPerWarp</c>, four on the
-    /// sage fast path (scales folded into the activation, sign rows of whole 16-byte chunks), else one. The grid only
-    /// sizes the work (gemv_ctas strides its rows over any grid), so a mismatch would cost speed, not results;
-    /// a test holds the two rules equal.
+    /// Rows of <paramref name="linear"/> one warp takes at once: the header's <c>Linear::RowsPerWarp</c>,
+    /// <see cref="SageRowsPerWarp"/> on the sage fast path (scales folded into the activation, sign rows of whole
+    /// 16-byte chunks), else one. The grid only sizes the work (gemv_ctas strides its rows over any grid), so a
+    /// mismatch would cost speed, not results; a test holds the two rules equal.
     /// </summary>
-    public static int RowsPerWarp(LinearRecord linear)
+    public int RowsPerWarp(LinearRecord linear) => RowsPerWarp(linear, SageRowsPerWarp);
+
+    /// <summary>The rule of <see cref="RowsPerWarp(LinearRecord)"/> for a given setting of the knob.</summary>
+    public static int RowsPerWarp(LinearRecord linear, int sageRowsPerWarp)
     {
         ArgumentNullException.ThrowIfNull(linear);
         if (linear.Layout != "sage") return 1;
         var flags = (SageFlags)linear.Parameters["flags"];
         bool folded = linear.Parameters["scale_mode"] != 2 && (flags & SageFlags.GroupPerWeight) == 0;
         bool wholeChunks = (linear.Cols + 7) / 8 % 16 == 0;
-        return folded && wholeChunks ? 4 : 1;
+        return folded && wholeChunks ? sageRowsPerWarp : 1;
     }
 
     /// <summary>The CTAs a gemv launch of <paramref name="linear"/> gets: one per <see cref="WarpsPerCta"/>·<see cref="RowsPerWarp"/> rows.</summary>
-    public static uint GemvCtas(LinearRecord linear) => Dim3.BlocksFor(linear.Rows, (uint)(WarpsPerCta * RowsPerWarp(linear)));
+    public uint GemvCtas(LinearRecord linear) => Dim3.BlocksFor(linear.Rows, (uint)(WarpsPerCta * RowsPerWarp(linear)));
 
     /// <summary>The CTAs of gate and up's SwiGLU launch, where a warp takes the smaller of their rows per warp.</summary>
-    public static uint SwiGluCtas(LinearRecord gate, LinearRecord up) =>
+    public uint SwiGluCtas(LinearRecord gate, LinearRecord up) =>
         Dim3.BlocksFor(gate.Rows, (uint)(WarpsPerCta * Math.Min(RowsPerWarp(gate), RowsPerWarp(up))));
 
     /// <summary>A kernel parameter's name for a role: <c>q_proj</c>.</summary>
