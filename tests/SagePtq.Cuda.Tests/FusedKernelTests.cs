@@ -143,9 +143,10 @@ public sealed class FusedHarness : IDisposable
                 SwigluArgs s = {gateY.data(), upY.data(), swiglu, 0, 0, 0, 32, T};
                 emulator::launch(T, 1, SAGEPTQ_THREADS, [&] { swiglu_quantize<RI>(s); });
             } else {
-                emulator::launch(1, T, SAGEPTQ_THREADS, [&] { layer01_qkv_prepare(p[0], norm, 1e-5f); });
+                PrefetchArgs none = {};   // a hint the emulator has no cache for
+                emulator::launch(1, T, SAGEPTQ_THREADS, [&] { layer01_qkv_prepare(p[0], norm, 1e-5f, none); });
                 emulator::launch({{QkvCtas}}, T, SAGEPTQ_THREADS, [&] { layer01_qkv(a[0], a[1], a[2]); });
-                emulator::launch(2, T, SAGEPTQ_THREADS, [&] { layer01_gate_up_prepare(p[1], p[2], norm, 1e-5f); });
+                emulator::launch(2, T, SAGEPTQ_THREADS, [&] { layer01_gate_up_prepare(p[1], p[2], norm, 1e-5f, none); });
                 a[3].output = swiglu; a[4].output = swiglu;
                 emulator::launch((RI + 7) / 8, T, SAGEPTQ_THREADS, [&] { layer01_gate_up(a[3], a[4]); });
             }

@@ -47,4 +47,13 @@ public sealed unsafe class CudaKernel
         var pointer = (nint)(&copy);
         Launch(grid, block, sharedBytes, stream, new ReadOnlySpan<nint>(&pointer, 1));
     }
+
+    /// <summary>Launches a kernel whose two parameters are <paramref name="first"/> and <paramref name="second"/>, passed by value.</summary>
+    public void Launch<TFirst, TSecond>(Dim3 grid, Dim3 block, uint sharedBytes, CudaStream stream, in TFirst first, in TSecond second)
+        where TFirst : unmanaged where TSecond : unmanaged
+    {
+        var (a, b) = (first, second); // copied out during the call, as above
+        var pointers = stackalloc nint[] { (nint)(&a), (nint)(&b) };
+        Launch(grid, block, sharedBytes, stream, new ReadOnlySpan<nint>(pointers, 2));
+    }
 }

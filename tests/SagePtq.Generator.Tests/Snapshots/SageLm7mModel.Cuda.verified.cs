@@ -194,7 +194,15 @@ partial class SageLm7mModel
             int32_t reserved0;
         };
 
+        /// Up to three regions of device memory (start, bytes; 0 bytes = none) for prefetch_l2: the weights of the gemv
+        /// launched after a prepare kernel.
+        struct PrefetchArgs {
+            const void* start[3];
+            int64_t bytes[3];
+        };
+
         // The host fills these structs byte for byte (64-bit pointers, no padding surprises): fixed sizes.
+        static_assert(sizeof(PrefetchArgs) == 48, "PrefetchArgs layout");
         static_assert(sizeof(LinearArgs) == 224, "LinearArgs layout");
         static_assert(sizeof(NormArgs) == 64, "NormArgs layout");
         static_assert(sizeof(RopeArgs) == 64, "RopeArgs layout");
@@ -443,6 +451,27 @@ partial class SageLm7mModel
             const uint4* from = (const uint4*)source;
             uint4* to = (uint4*)destination;
             for (int i = threadIdx.x; i < bytes / 16; i += SAGEPTQ_THREADS) to[i] = from[i];
+        }
+
+        /// Starts bringing the regions of `p` into L2 and returns at once, on the calling CTA: on sm_90 and later one bulk
+        /// prefetch (cp.async.bulk.prefetch.L2, the copy engine's) per 64 KiB, spread over the threads; elsewhere nothing.
+        /// A prepare kernel calls it first, so that the weights its gemv reads next stream in from memory while it works
+        /// through its serial steps. A hint: no result depends on it.
+        __device__ __forceinline__ void prefetch_l2(const PrefetchArgs& p) {
+        #if SAGEPTQ_PTX && __CUDA_ARCH__ >= 900
+            constexpr int64_t Chunk = 1 << 16;
+        #pragma unroll
+            for (int r = 0; r < 3; r++) {
+                int64_t bytes = p.bytes[r] & ~(int64_t)15;   // whole 16-byte units from a 16-byte aligned start
+                for (int64_t at = (int64_t)threadIdx.x * Chunk; at < bytes; at += (int64_t)SAGEPTQ_THREADS * Chunk) {
+                    unsigned size = (unsigned)(bytes - at < Chunk ? bytes - at : Chunk);
+                    asm volatile("{\n\t.reg .u64 g;\n\tcvta.to.global.u64 g, %0;\n\tcp.async.bulk.prefetch.L2.global [g], %1;\n\t}"
+                                 :: "l"((const char*)p.start[r] + at), "r"(size) : "memory");
+                }
+            }
+        #else
+            (void)p;
+        #endif
         }
 
         /// A 16-byte load of weights, which a token reads once: on the GPU with the streaming (evict-first) cache hint,

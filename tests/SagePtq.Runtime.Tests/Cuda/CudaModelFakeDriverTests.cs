@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using SagePtq.Runtime.Cuda.Model;
 using SagePtq.Runtime.Packing;
+using SagePtq.Runtime.Packing.Layouts;
+using SagePtq.Runtime.Checkpoints;
 using SagePtq.Runtime.Tests.Api;
 using SagePtq.Tests;
 
@@ -15,7 +17,8 @@ namespace SagePtq.Runtime.Tests.Cuda;
 /// </summary>
 public sealed unsafe class CudaModelFakeDriverTests
 {
-    private const int Launches = 0, GraphLaunches = 1, Captured = 2, Allocated = 3, CopiedIn = 4, GemvLaunches = 5, BadGemv = 6, GemvLinears = 7;
+    private const int Launches = 0, GraphLaunches = 1, Captured = 2, Allocated = 3, CopiedIn = 4, GemvLaunches = 5, BadGemv = 6, GemvLinears = 7,
+        PrefetchRegions = 8, BadPrefetch = 9;
 
     public sealed class FakeCudaFactAttribute : FactAttribute
     {
@@ -98,6 +101,51 @@ public sealed unsafe class CudaModelFakeDriverTests
         Assert.Equal(0, checkedOne[BadGemv]);
         Assert.Throws<ArgumentException>(() => model.RunLinear(down, new float[256]));
         Assert.Throws<KeyNotFoundException>(() => model.RunLinear("model.norm.weight", new float[256]));
+    }
+
+    /// <summary>
+    /// The embedded model's shapes with every decoder linear a random sage encoding (rotated, salient columns, two
+    /// groups) and the other tensors from the checkpoint: a pack whose step has prepare launches.
+    /// </summary>
+    private static PackedModel SagePack(TempDir dir)
+    {
+        var packDir = Path.Combine(dir.Path, "sage-pack");
+        using var checkpoint = Checkpoint.Open(TestAssets.EmbeddedModel);
+        var tensors = new Dictionary<string, (float[], long[])>();
+        var linears = new Dictionary<string, (LinearPayload, LinearStats)>();
+        int seed = 0;
+        foreach (var (name, shape) in LlamaTensors.Expected(checkpoint.Config))
+        {
+            if (name.StartsWith("model.layers.", StringComparison.Ordinal) && shape.Length == 2)
+            {
+                var c = new Cpu.SageCase(name, (int)shape[0], (int)shape[1], Groups: 2, ScaleMode: 1, Salient: 4, SalientBits: 4, Rotated: true);
+                linears[name] = (SageLayout.Encode(Cpu.SageTestPack.Build(c, ++seed)), new LinearStats(2, 4.0 / c.Cols, 4L * c.Rows, 4, 1.1));
+            }
+            else tensors[name] = (checkpoint.ReadFloat32(name), shape);
+        }
+        PackWriter.Write(packDir, new PackContents
+        {
+            Config = checkpoint.Config, TokenizerJson = File.ReadAllBytes(checkpoint.TokenizerPath), Method = "sage", Tensors = tensors, Linears = linears,
+        });
+        return PackedModel.Open(packDir);
+    }
+
+    [FakeCudaFact]
+    public void Each_prepare_launch_prefetches_the_bytes_of_the_gemv_after_it()
+    {
+        using var dir = TestAssets.NewTempDir();
+        using var pack = SagePack(dir);
+        ResetStatistics();
+        using var model = new CudaModel(pack, new CudaModelOptions { ContextLength = 16, KernelCacheDirectory = Path.Combine(dir.Path, "cache") });
+        // Per layer: q/k/v norm + prepare, q/k/v gemv, RoPE + attention, o_proj prepare and gemv, gate/up prepare and
+        // gemv, down_proj prepare and gemv; then the embedding, the final norm, the LM head and the greedy token.
+        Assert.Equal(6 * 9 + 4, model.LaunchesPerToken);
+        model.Forward(1, 0);
+        var s = Statistics();
+        // Directly, then captured: per layer the q/k/v prepare (3 regions), o_proj's (1), gate/up's (2), down_proj's (1).
+        Assert.Equal(2 * 6 * (3 + 1 + 2 + 1), s[PrefetchRegions]);
+        Assert.Equal(0, s[BadPrefetch]);
+        Assert.Equal(0, s[BadGemv]);
     }
 
     [FakeCudaFact]

@@ -78,7 +78,7 @@ public sealed class CudaSourceBuilderTests
         var backend = builder.BackendSource(LmHeadOf(manifest));
         var decode = string.Concat(Enumerable.Range(0, manifest.Architecture.NumLayers).Select(l => builder.LayerDecodeSource(l).Source));
         var gemv = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)\(const sageptq::LinearArgs args\)\n\{\n    sageptq::sage::gemv<([^>]*)>");
-        var prepare = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
+        var prepare = new Regex(@"void __launch_bounds__\(SAGEPTQ_THREADS\) (layer\d+_\w+)_prepare\(const sageptq::sage::PrepareArgs args, const sageptq::PrefetchArgs prefetch\)\n\{\n.*\n    sageptq::sage::prepare_activation<([^>]*)>");
         var gemvs = builder.LayerSources().SelectMany(l => gemv.Matches(l.Source)).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
         var prepares = prepare.Matches(decode).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
         Assert.Equal(42, gemvs.Count);
@@ -98,7 +98,7 @@ public sealed class CudaSourceBuilderTests
             p["rotate_seed_hi"] = -2;
         });
         var builder = new CudaSourceBuilder(rotated, "m", sha);
-        var prepare = new Regex(@"_prepare\(const sageptq::sage::PrepareArgs args\)\n\{\n    sageptq::sage::prepare_activation<([^>]*)>");
+        var prepare = new Regex(@"_prepare\(const sageptq::sage::PrepareArgs args, const sageptq::PrefetchArgs prefetch\)\n\{\n.*\n    sageptq::sage::prepare_activation<([^>]*)>");
         var perLinear = Enumerable.Range(0, rotated.Architecture.NumLayers)
             .SelectMany(l => prepare.Matches(builder.LayerDecodeSource(l).Source)).Select(m => m.Groups[1].Value).ToList();
         var member = new Regex(@"sageptq::(?:gemv_ctas|sage::prepare_token)<(?:sageptq::sage::Linear<)?([^>]*)>");

@@ -10,7 +10,7 @@ namespace SagePtq.Runtime.Tests.Cuda;
 /// <summary>
 /// The C# argument structs against templates/cuda/sageptq.cuh: every field's offset is computed from the
 /// header's own struct text with the C layout rules for 64-bit pointers (a naive oracle), and each size must
-/// be the one the header's static_assert fixes (224/64/64/48/56/24/144).
+/// be the one the header's static_assert fixes (224/64/64/48/56/24/144/48).
 /// </summary>
 public sealed class KernelArgsLayoutTests
 {
@@ -23,6 +23,7 @@ public sealed class KernelArgsLayoutTests
         { "SwigluArgs", typeof(SwigluArgs), 56 },
         { "ResidualArgs", typeof(ResidualArgs), 24 },
         { "PrepareArgs", typeof(PrepareArgs), 144 },
+        { "PrefetchArgs", typeof(PrefetchArgs), 48 },
     };
 
     [Theory]

@@ -195,7 +195,7 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
                     {
                         var prepare = Own(new KernelArguments());
                         foreach (var p in prepared) prepare.Add(p);
-                        prepare.Add(normWeight.Pointer).Add(c.RmsNormEps);
+                        prepare.Add(normWeight.Pointer).Add(c.RmsNormEps).Add(Prefetch(members.Select(m => m.Plan.Record)));
                         var prepareKernel = decodeModule.GetKernel(sources.FusedPrepareKernelName(layer, group));
                         _launches.Add(new($"{part} norm + prepare", s => prepareKernel.Launch((uint)slot, Threads, 0, s, prepare.Pointers)));
                     }
@@ -386,7 +386,21 @@ public sealed class CudaModel : IGreedyLanguageModel, IDisposable
         var gemvLaunch = new StepLaunch($"{part} gemv", s => gemv.Launch(grid, Threads, 0, s, args));
         if (prepare is not { } p) return [gemvLaunch];
         var prepareKernel = kernels.Prepare!;
-        return [new($"{part} prepare", s => prepareKernel.Launch(1, Threads, 0, s, p)), gemvLaunch];
+        var prefetch = Prefetch([kernels.Plan.Record]);
+        return [new($"{part} prepare", s => prepareKernel.Launch(1, Threads, 0, s, p, prefetch)), gemvLaunch];
+    }
+
+    /// <summary>What a prepare kernel brings into L2 for the gemv launched after it: each of these linears' bytes (at most three).</summary>
+    private unsafe PrefetchArgs Prefetch(IEnumerable<LinearRecord> linears)
+    {
+        var regions = new PrefetchArgs();
+        int i = 0;
+        foreach (var linear in linears.Take(PrefetchArgs.MaxRegions))
+        {
+            (regions.Start[i], regions.Bytes[i]) = _weights.Span(linear.Name);
+            i++;
+        }
+        return regions;
     }
 
     /// <summary>

@@ -207,10 +207,11 @@ public sealed class CudaSourceBuilder
             if (linear.Layout != "sage") continue;
             string name = PrepareKernelName(layer, role);
             kernels.Add(name);
-            s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append(": its activation\n");
+            s.Append('\n').Append("// ").Append(Describe(layer, role, linear)).Append(": its activation, while its weights stream into L2\n");
             s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(name)
-                .Append("(const sageptq::sage::PrepareArgs args)\n{\n    sageptq::sage::prepare_activation<")
-                .Append(SageConstants(linear)).Append(">(args);\n}\n");
+                .Append("(const sageptq::sage::PrepareArgs args, const sageptq::PrefetchArgs prefetch)\n{\n")
+                .Append(PrefetchFirst)
+                .Append("    sageptq::sage::prepare_activation<").Append(SageConstants(linear)).Append(">(args);\n}\n");
         }
         foreach (var group in FusedGroups)
         {
@@ -222,10 +223,12 @@ public sealed class CudaSourceBuilder
                 string name = FusedPrepareKernelName(layer, group);
                 kernels.Add(name);
                 s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names)
-                    .Append(": the input RMSNorm, then each sage linear's activation (rotated, folded, salient columns cleared, int8); one CTA per linear, tokens in y\n");
+                    .Append(": the input RMSNorm, then each sage linear's activation (rotated, folded, salient columns cleared, int8); one CTA per linear, tokens in y;\n")
+                    .Append("// meanwhile the weights of the gemv launched next stream into L2\n");
                 s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(name).Append('(')
                     .Append(string.Join(", ", prepared.Select(m => "const sageptq::sage::PrepareArgs " + Parameter(m.Role))))
-                    .Append(", const float* norm_weight, float eps)\n{\n");
+                    .Append(", const float* norm_weight, float eps, const sageptq::PrefetchArgs prefetch)\n{\n")
+                    .Append(PrefetchFirst);
                 for (int i = 0; i < prepared.Length; i++)
                 {
                     s.Append("    ").Append(i == 0 ? "" : "else ").Append(i == prepared.Length - 1 ? "" : $"if (blockIdx.x == {I(i)}) ")
@@ -271,6 +274,9 @@ public sealed class CudaSourceBuilder
         }
         return new CudaLayerSource(layer, s.ToString(), kernels);
     }
+
+    /// <summary>A prepare kernel's first statement: its first CTA starts the next gemv's weights on their way into L2.</summary>
+    private const string PrefetchFirst = "    if (blockIdx.x == 0 && blockIdx.y == 0) sageptq::prefetch_l2(prefetch);\n";
 
     /// <summary>A source's first two lines: what it holds and its provenance (the generator's wording), then the header's include.</summary>
     private StringBuilder Begin(string what) => new StringBuilder()

@@ -46,6 +46,17 @@ internal sealed class DeviceWeights : IDisposable
         for (int k = 0; k < LinearArgs.MaxSections; k++) args.Sections[k] = k < sections.Count ? Base + (ulong)sections[k].Offset : 0;
     }
 
+    /// <summary>
+    /// The device bytes of linear <paramref name="name"/>: from its first section to the end of its last (its sections
+    /// lie one after another, with only alignment padding between them).
+    /// </summary>
+    public (ulong Start, long Bytes) Span(string name)
+    {
+        var sections = Plan.Linears[name];
+        long first = sections[0].Offset, end = sections[^1].Offset + sections[^1].Length;
+        return (Base + (ulong)first, end - first);
+    }
+
     /// <summary>Allocates <paramref name="plan"/>'s bytes on <paramref name="device"/> and copies each section in.</summary>
     public static DeviceWeights Upload(CudaDevice device, WeightPlan plan, SectionReader sectionBytes)
     {

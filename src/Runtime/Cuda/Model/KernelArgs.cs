@@ -143,6 +143,19 @@ public struct ResidualArgs
     public int Reserved0;
 }
 
+/// <summary><c>sageptq::PrefetchArgs</c> (48 bytes): up to three regions of device memory for a prepare kernel to bring into L2.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PrefetchArgs
+{
+    /// <summary>Most regions.</summary>
+    public const int MaxRegions = 3;
+
+    /// <summary>Each region's device address (16-byte aligned).</summary>
+    public fixed ulong Start[MaxRegions];
+    /// <summary>Each region's length in bytes; 0 for none.</summary>
+    public fixed long Bytes[MaxRegions];
+}
+
 /// <summary><c>sageptq::sage::PrepareArgs</c> (144 bytes): a sage linear's activation from x.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct PrepareArgs

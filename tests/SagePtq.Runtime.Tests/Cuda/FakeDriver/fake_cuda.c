@@ -23,7 +23,8 @@ static int initialized, retained;
 static void *current;
 static int primary_context_storage;
 
-typedef struct { char name[64]; int linear_args; } Function;  /* linear_args: LinearArgs parameters in its signature */
+/* linear_args: LinearArgs parameters in its signature; prefetch_param: the index of its PrefetchArgs parameter, or -1 */
+typedef struct { char name[64]; int linear_args, prefetch_param; } Function;
 typedef struct { char *source; Function functions[512]; int count; } Module;
 typedef struct { Function *function; unsigned grid, block; CUdeviceptr a, b, c; int n; } Node;
 #define MAX_NODES 4096
@@ -85,9 +86,10 @@ CUresult cuCtxSynchronize(void) { REQUIRE_CONTEXT(); return OK; }
 /* Statistics the CUDA model tests read through fake_statistics: what was launched, captured, allocated and
    copied; gemv launches (kernels named layerNN_... but not ..._prepare, and lm_head) and the linears they carry
    (one per LinearArgs parameter: a fused launch has several), and how many of those linears have sections or
-   an output that do not lie inside one live allocation, or sections that are not 16-byte aligned. */
+   an output that do not lie inside one live allocation, or sections that are not 16-byte aligned; the regions
+   of PrefetchArgs parameters, and how many of those are not 16-byte aligned or not inside one live allocation. */
 enum { STAT_LAUNCHES, STAT_GRAPH_LAUNCHES, STAT_CAPTURED, STAT_ALLOCATED, STAT_COPIED_IN, STAT_GEMV_LAUNCHES, STAT_BAD_GEMV,
-       STAT_GEMV_LINEARS, STAT_COUNT };
+       STAT_GEMV_LINEARS, STAT_PREFETCH_REGIONS, STAT_BAD_PREFETCH, STAT_COUNT };
 static long long statistics[STAT_COUNT];
 #define MAX_ALLOCATIONS 65536
 static struct { uint64_t start, bytes; } allocations[MAX_ALLOCATIONS];
@@ -170,6 +172,12 @@ CUresult cuModuleGetFunction(Function **function, Module *module, const char *na
     const char *end = strchr(parameters, ')');
     found->linear_args = 0;
     for (const char *at = strstr(parameters, "LinearArgs "); at && at < end; at = strstr(at + 1, "LinearArgs ")) found->linear_args++;
+    found->prefetch_param = -1;
+    const char *prefetch = strstr(parameters, "PrefetchArgs ");
+    if (prefetch && prefetch < end) {
+        found->prefetch_param = 0;
+        for (const char *at = parameters; at < prefetch; at++) if (*at == ',') found->prefetch_param++;
+    }
     *function = found; return OK;
 }
 CUresult cuModuleUnload(Module *module) { if (!module) return INVALID_HANDLE; free(module->source); free(module); return OK; }
@@ -201,6 +209,16 @@ CUresult cuLaunchKernel(Function *function, unsigned gx, unsigned gy, unsigned g
             if (!bad && (!args[0] || !inside(args[25], 4))) bad = 1;
             statistics[STAT_GEMV_LINEARS]++;
             if (bad) statistics[STAT_BAD_GEMV]++;
+        }
+    }
+    if (function->prefetch_param >= 0) {
+        /* sageptq::PrefetchArgs by value: start[3], bytes[3] */
+        const uint64_t *regions = parameters ? (const uint64_t *)parameters[function->prefetch_param] : NULL;
+        if (!regions) statistics[STAT_BAD_PREFETCH]++;
+        for (int r = 0; regions && r < 3; r++) {
+            if (regions[3 + r] == 0) continue;
+            statistics[STAT_PREFETCH_REGIONS]++;
+            if (regions[r] % 16 != 0 || !inside(regions[r], regions[3 + r])) statistics[STAT_BAD_PREFETCH]++;
         }
     }
     if (strcmp(function->name, "selftest_combine") == 0) {
