@@ -474,6 +474,19 @@ partial class SageLm7mModel
         #endif
         }
 
+        /// Asks for the `bytes` at `p` in this SM's L1, one 128-byte line per thread of the calling CTA, and returns at once
+        /// (prefetch.global.L1; nothing off the GPU). For the small tables a single-CTA kernel reads late in a chain of
+        /// dependent steps: their memory latency then passes while the steps before run. A hint: no result depends on it.
+        __device__ __forceinline__ void prefetch_l1(const void* p, int64_t bytes) {
+        #if SAGEPTQ_PTX
+            for (int64_t at = (int64_t)threadIdx.x * 128; at < bytes; at += (int64_t)SAGEPTQ_THREADS * 128)
+                asm volatile("{\n\t.reg .u64 g;\n\tcvta.to.global.u64 g, %0;\n\tprefetch.global.L1 [g];\n\t}" :: "l"((const char*)p + at));
+        #else
+            (void)p;
+            (void)bytes;
+        #endif
+        }
+
         /// A 16-byte load of weights, which a token reads once: on the GPU with the streaming (evict-first) cache hint,
         /// ld.global.cs, so that they do not push the activations and the KV cache out of L2.
         __device__ __forceinline__ uint4 load_streaming(const void* p) {
@@ -746,6 +759,11 @@ partial class SageLm7mModel
             float* rotated = args.rotated + (int64_t)token * COLS;
             float* v = OnChip ? prepare_buffer() : rotated;                          // x', built in place
             float* folded = OnChip ? v : args.work + (int64_t)token * COLS;         // c_g(j)·x'_j, then salient columns cleared
+            // What the later steps read besides x, requested now so that it waits in L1 when they get there.
+            if (norm_weight) prefetch_l1(norm_weight, 4 * COLS);
+            if (S::Folded && GROUPS > 1) prefetch_l1(args.sections[S::GroupIds < 0 ? 0 : S::GroupIds], COLS);
+            if (S::Folded) prefetch_l1(args.sections[S::GroupScales], 2 * GROUPS);
+            if (SALIENT_COUNT > 0 && !S::PerWeightSalient) prefetch_l1(args.sections[S::SalientIndices < 0 ? 0 : S::SalientIndices], 2 * SALIENT_COUNT);
             float inverse = norm_weight ? cta_inverse_rms(x, COLS, eps, shared) : 1.0f;
             // The signs and the Hadamard stages: those of span < 256 in registers and shuffles when the shape allows,
             // the rest one stage per barrier.
