@@ -236,6 +236,7 @@ internal static class CudaBench
         }
     }
 
+    /// <summary>Run's measurement and report: <paramref name="variants"/> (one per <paramref name="rowsPerWarp"/> value) and <paramref name="fp16"/>, interleaved.</summary>
     private static int Measure(CliContext context, string dir, string? fp16Dir, PackedModel packed, List<CudaModel> variants,
         int[] rowsPerWarp, CudaModel fp16, int prompt, int tokens, int reps, bool json)
     {
