@@ -1230,7 +1230,7 @@ __device__ __forceinline__ void swiglu_quantize(const SwigluArgs args) {
 #endif
 }
 
-/// Gate and up of an MLP in one launch, with the SwiGLU: a warp computes row r of both and writes
+/// Gate and up of an MLP in one launch, with the SwiGLU: a warp computes the same rows r of both and writes
 /// silu(gate_r)·up_r to gate.output (up.output is not written): the float swiglu_quantize would make of the
 /// two outputs, without them going through memory. G and U are Linear types (gemv_ctas); a warp takes the smaller
 /// of their RowsPerWarp; grid as one gemv of that many rows per warp.

@@ -242,9 +242,9 @@ public sealed class CudaSourceBuilder
             string parameters = string.Join(", ", members.Select(m => "const sageptq::LinearArgs " + Parameter(m.Role)));
             if (group.SwiGlu)
             {
-                s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names).Append(" in one launch with the SwiGLU: a warp computes row r of both and writes silu(gate)·up to ")
+                s.Append('\n').Append("// layer ").Append(I(layer)).Append(' ').Append(names).Append(" in one launch with the SwiGLU: a warp computes the same rows of both and writes silu(gate)·up to ")
                     .Append(Parameter(members[0].Role)).Append(".output; ")
-                    .Append(I(WarpsPerCta * Math.Min(RowsPerWarp(members[0].Linear), RowsPerWarp(members[1].Linear)))).Append(" rows a CTA\n");
+                    .Append(I(SwiGluRowsPerCta(members[0].Linear, members[1].Linear))).Append(" rows a CTA\n");
                 s.Append("extern \"C\" __global__ void __launch_bounds__(SAGEPTQ_THREADS) ").Append(gemv).Append('(').Append(parameters).Append(")\n{\n");
                 s.Append("    sageptq::gemv_swiglu<").Append(string.Join(", ", members.Select(m => LinearType(m.Linear)))).Append(">(")
                     .Append(names).Append(");\n}\n");
@@ -256,7 +256,7 @@ public sealed class CudaSourceBuilder
             for (int i = 0; i < members.Length; i++)
             {
                 s.Append(i == 0 ? " CTAs " : ", ").Append(I(first)).Append('–').Append(I(first + ctas[i] - 1)).Append(' ').Append(Parameter(members[i].Role))
-                    .Append(" (").Append(I(members[i].Linear.Rows)).Append(" rows, ").Append(I(WarpsPerCta * RowsPerWarp(members[i].Linear))).Append(" a CTA)");
+                    .Append(" (").Append(I(members[i].Linear.Rows)).Append(" rows, ").Append(I(RowsPerCta(members[i].Linear))).Append(" a CTA)");
                 first += ctas[i];
             }
             s.Append('\n');
@@ -315,12 +315,17 @@ public sealed class CudaSourceBuilder
         return folded && wholeChunks ? sageRowsPerWarp : 1;
     }
 
-    /// <summary>The CTAs a gemv launch of <paramref name="linear"/> gets: one per <see cref="WarpsPerCta"/>·<see cref="RowsPerWarp"/> rows.</summary>
-    public uint GemvCtas(LinearRecord linear) => Dim3.BlocksFor(linear.Rows, (uint)(WarpsPerCta * RowsPerWarp(linear)));
+    /// <summary>The CTAs a gemv launch of <paramref name="linear"/> gets: one per <see cref="RowsPerCta"/> rows.</summary>
+    public uint GemvCtas(LinearRecord linear) => Dim3.BlocksFor(linear.Rows, (uint)RowsPerCta(linear));
 
-    /// <summary>The CTAs of gate and up's SwiGLU launch, where a warp takes the smaller of their rows per warp.</summary>
-    public uint SwiGluCtas(LinearRecord gate, LinearRecord up) =>
-        Dim3.BlocksFor(gate.Rows, (uint)(WarpsPerCta * Math.Min(RowsPerWarp(gate), RowsPerWarp(up))));
+    /// <summary>The CTAs of gate and up's SwiGLU launch: one per <see cref="SwiGluRowsPerCta"/> rows.</summary>
+    public uint SwiGluCtas(LinearRecord gate, LinearRecord up) => Dim3.BlocksFor(gate.Rows, (uint)SwiGluRowsPerCta(gate, up));
+
+    /// <summary>Rows of <paramref name="linear"/> a CTA takes at once: <see cref="WarpsPerCta"/>·<see cref="RowsPerWarp(LinearRecord)"/>.</summary>
+    private int RowsPerCta(LinearRecord linear) => WarpsPerCta * RowsPerWarp(linear);
+
+    /// <summary>Rows of gate and up a CTA of their SwiGLU launch takes: a warp takes the smaller of their rows per warp.</summary>
+    private int SwiGluRowsPerCta(LinearRecord gate, LinearRecord up) => WarpsPerCta * Math.Min(RowsPerWarp(gate), RowsPerWarp(up));
 
     /// <summary>A kernel parameter's name for a role: <c>q_proj</c>.</summary>
     private static string Parameter(string role) => role[(role.LastIndexOf('.') + 1)..];
